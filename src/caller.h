@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Caller identity: who is asking, as the kernel tells it. FUSE hands us the
+ * thread id, uid and gid of the calling task; everything else is read from
+ * /proc/<tid>: the AppArmor label and mode (through libapparmor, which reads
+ * attr/apparmor/current or attr/current), the audit login uid, the systemd
+ * unit from the cgroup path, and the executable.
+ *
+ * NOTE: /proc is read after the request arrives, so a task that exits and has
+ * its tid reused in between could be misidentified. The window is one FUSE
+ * round trip; caller_identify() checks that the task still exists and has the
+ * uid FUSE reported, which closes the case of a different user taking the tid.
+ */
+#ifndef VAULTFS_CALLER_H
+#define VAULTFS_CALLER_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "util.h"
+
+#define VF_LABEL_MAX 1024
+
+enum vf_label_state {
+        VF_LABEL_OK,          /* label and mode read */
+        VF_LABEL_NO_APPARMOR, /* the kernel has no AppArmor: label rules match nothing */
+};
+
+struct vf_caller {
+        pid_t pid;  /* the tid FUSE reported */
+        uid_t uid;
+        gid_t gid;
+        uid_t auid; /* (uid_t)-1 when unset */
+        enum vf_label_state label_state;
+        char label[VF_LABEL_MAX]; /* "ai-agent//git", "unconfined", "" without AppArmor */
+        char mode[32];            /* "enforce", "complain", "" for unconfined or none */
+        char unit[256];           /* "agent.service", "" when not in a systemd unit */
+        char exe[4096];           /* "" when unreadable */
+};
+
+/* Fill c for the task tid. -ESRCH when tid is 0 (the caller is outside our
+ * pid namespace) or the task is gone or no longer has uid; -EACCES or -EIO
+ * when its label cannot be read on a kernel that has AppArmor. Any error
+ * means deny. */
+int caller_identify(pid_t tid, uid_t uid, gid_t gid, struct vf_caller *c, struct vf_err *e);
+
+/* Split a raw AppArmor context such as "ai-agent//git (enforce)\n" into
+ * label "ai-agent//git" and mode "enforce". "unconfined" has no mode. A
+ * stacked label such as "a//&b (enforce)" keeps the stack as its label.
+ * -EINVAL for an empty or malformed context. */
+int label_parse(const char *context, char *label, size_t label_len, char *mode,
+                size_t mode_len);
+
+/* Extract the systemd unit from /proc/<pid>/cgroup contents: the last path
+ * component ending in .service or .scope on the unified ("0::") line, or the
+ * name=systemd line on a hybrid hierarchy. unit is "" when none. */
+int unit_from_cgroup(const char *cgroup, char *unit, size_t unit_len);
+
+/* Whether the running kernel has AppArmor enabled (cached after the first
+ * call). */
+bool caller_apparmor_enabled(void);
+
+#endif

@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Key source: where the unlocked private key lives while the vault is open.
+ *   shm:PATH       a key file on tmpfs, default /dev/shm/vault-key; it must be
+ *                  a regular file owned by the running user with mode 0600
+ *                  or stricter, else it is refused
+ *   keyring:DESC   a "user" key named DESC in the running user's user keyring
+ *                  (root's, for the daemon and the admin), default
+ *                  "vaultfs:vault-key"
+ * Both hold the key file bytes of docs/FORMAT.md. Neither ever reaches a disk.
+ */
+#ifndef VAULTFS_KEYSOURCE_H
+#define VAULTFS_KEYSOURCE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "crypto.h"
+#include "util.h"
+
+#define VF_DEFAULT_KEY_SOURCE "shm:/dev/shm/vault-key"
+#define VF_DEFAULT_KEY_DESC "vaultfs:vault-key"
+
+enum vf_keysource_kind {
+        VF_KEY_SHM,
+        VF_KEY_KEYRING,
+};
+
+struct vf_keysource {
+        enum vf_keysource_kind kind;
+        char path[4096]; /* VF_KEY_SHM: the key file */
+        char desc[256];  /* VF_KEY_KEYRING: the key description */
+};
+
+/* Parse "shm", "shm:PATH", "keyring" or "keyring:DESC". */
+int keysource_parse(const char *spec, struct vf_keysource *ks, struct vf_err *e);
+
+/* Format the source back as a spec string for messages and status. */
+void keysource_describe(const struct vf_keysource *ks, char *buf, size_t len);
+
+/* Load the key pair. sk is locked memory of VF_SECRET_KEY_BYTES. -ENOENT when
+ * no key is there (the vault is sealed), -EPERM for unsafe ownership or mode,
+ * -EINVAL for a corrupt key; each with a reason that says how to fix it. */
+int keysource_load(const struct vf_keysource *ks, uint8_t pk[VF_PUBLIC_KEY_BYTES],
+                   uint8_t *sk, struct vf_err *e);
+
+/* Store the key pair, replacing any key already there. The shm file is
+ * written atomically with mode 0600; the keyring key gets permissions that
+ * let processes of the same uid find it without possessing it. */
+int keysource_store(const struct vf_keysource *ks, const uint8_t pk[VF_PUBLIC_KEY_BYTES],
+                    const uint8_t *sk, struct vf_err *e);
+
+/* Cheap presence check for the daemon's watchdog: 1 if the key is there,
+ * 0 if it is gone (file deleted, keyring key revoked, unlinked or expired),
+ * or -errno when presence cannot be told (treated as gone by callers). */
+int keysource_present(const struct vf_keysource *ks);
+
+/* Destroy the key: overwrite the file with zeros, fsync and unlink it; or
+ * revoke and unlink the keyring key. Returns 1 if a key was destroyed, 0 if
+ * there was none, -errno on failure. */
+int keysource_wipe(const struct vf_keysource *ks, struct vf_err *e);
+
+#endif
