@@ -47,13 +47,17 @@ int caller_identify(pid_t tid, uid_t uid, gid_t gid, struct vf_caller *c, struct
 /* Split a raw AppArmor context such as "ai-agent//git (enforce)\n" into
  * label "ai-agent//git" and mode "enforce". "unconfined" has no mode. A
  * stacked label such as "a//&b (enforce)" keeps the stack as its label.
- * -EINVAL for an empty or malformed context. */
+ * -EINVAL for an empty or malformed context, -ENAMETOOLONG when the label or
+ * the mode does not fit its buffer. */
 int label_parse(const char *context, char *label, size_t label_len, char *mode,
                 size_t mode_len);
 
-/* Extract the systemd unit from /proc/<pid>/cgroup contents: the last path
- * component ending in .service or .scope on the unified ("0::") line, or the
- * name=systemd line on a hybrid hierarchy. unit is "" when none. */
+/* Extract the systemd unit from /proc/<pid>/cgroup contents: the first path
+ * component after the leading slices, if it ends in .service or .scope, on
+ * the unified ("0::") line, else on the name=systemd line of a hybrid or
+ * legacy hierarchy. Deeper components are ignored, because a delegated
+ * subtree such as user@1000.service can name its sub-cgroups freely. unit is
+ * "" when none; -ENAMETOOLONG when it does not fit unit_len. */
 int unit_from_cgroup(const char *cgroup, char *unit, size_t unit_len);
 
 /* Whether the running kernel has AppArmor enabled (cached after the first

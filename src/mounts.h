@@ -20,7 +20,14 @@ struct vf_mount {
  * 0 if path is not a vaultfs mount, -errno on failure. */
 int mounts_find(const char *path, struct vf_mount *out);
 
-/* Call cb for each vaultfs mount in this mount namespace. */
+/* Call cb for each vaultfs mount in this mount namespace. A non-zero return
+ * from cb stops the walk and is returned; else 0, or -errno when the mount
+ * table cannot be read or parsed. */
 int mounts_each(int (*cb)(const struct vf_mount *m, void *userdata), void *userdata);
+
+/* Parse one line of /proc/self/mountinfo: 1 with out filled for a
+ * fuse.vaultfs mount, 0 for another file system type, -EINVAL for a
+ * malformed line. Exposed for tests. */
+int mounts_parse_line(const char *line, struct vf_mount *out);
 
 #endif

@@ -3,14 +3,16 @@
  * Policy: which subjects may open which secrets. Default deny. The file
  * format is documented in docs/POLICY.md; in short, one rule per line:
  *
- *   allow label=ai-agent secrets=github/*,openai/token
- *   allow label=ai-agent//* user=ubuntu accept=complain secrets=db/**
+ *   allow label=ai-agent secrets=github/token,openai/token
+ *   allow label=ai-agent//git user=ubuntu accept=complain secrets=github/deploy-key
  *   allow unit=backup.service secrets=db/pg-password
+ *
+ * Labels, units and secret names may be globs; see glob_match().
  *
  * Every subject condition of a rule must hold (they are ANDed); a caller may
  * open a secret when any rule allows it. "unconfined" never matches a label
- * condition, and a label in complain (or any non-enforce) mode matches only a
- * rule that says accept=complain.
+ * condition. A label matches in enforce or kill mode, in complain mode only a
+ * rule that has accept=complain, and in any other mode no rule.
  */
 #ifndef VAULTFS_POLICY_H
 #define VAULTFS_POLICY_H
@@ -27,7 +29,7 @@ int policy_parse(const char *text, size_t len, const char *origin, struct vf_pol
                  struct vf_err *e);
 
 /* Read and parse a policy file. The file must be a regular file, not writable
- * by group or others. */
+ * by group or others, owned by root or the effective uid, and at most 1 MiB. */
 int policy_load(const char *path, struct vf_policy **out, struct vf_err *e);
 
 void policy_free(struct vf_policy *p);
@@ -41,7 +43,9 @@ bool policy_allows(const struct vf_policy *p, const struct vf_caller *c, const c
                    unsigned *rule_line);
 
 /* Whether c may open some secret below directory dir ("" for the root),
- * i.e. whether readdir should show dir to c. */
+ * i.e. whether readdir should show dir to c. It may return true for a dir
+ * with no such secret, because open checks again, but never when no rule's
+ * subject matches c. */
 bool policy_allows_below(const struct vf_policy *p, const struct vf_caller *c,
                          const char *dir);
 
@@ -49,7 +53,8 @@ bool policy_allows_below(const struct vf_policy *p, const struct vf_caller *c,
 bool policy_grants_unconfined(const struct vf_policy *p);
 
 /* Glob match: '*' and '?' do not cross '/', '**' matches any run of
- * characters including '/', '[...]' is a character class. */
+ * characters including '/', '[...]' is a character class. A pattern longer
+ * than 4096 bytes matches nothing. */
 bool glob_match(const char *pattern, const char *s);
 
 #endif

@@ -268,7 +268,9 @@ int vf_parse_ulong(const char *s, unsigned long *out)
 
         assert(out);
 
-        if (!s || !*s || *s == '-' || *s == '+' || *s == ' ')
+        /* strtoul() skips leading white space and accepts a sign; a uid or a
+         * count written that way is a typo, not a number. */
+        if (!s || *s < '0' || *s > '9')
                 return -EINVAL;
         errno = 0;
         v = strtoul(s, &end, 10);

@@ -1,0 +1,555 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * vaultfs: the FUSE frontend. It mounts the store read-only, translates each
+ * request into an fsops_*() call, and runs the key watchdog. All decisions
+ * live in fsops.c; keep this file a thin adapter.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <fuse.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "audit.h"
+#include "crypto.h"
+#include "fsops.h"
+#include "keysource.h"
+#include "mounts.h"
+#include "seal.h"
+#include "store.h"
+#include "util.h"
+
+/* How often the watchdog looks for the key in its source. A removed key must
+ * blind the daemon within 1 s, so this leaves room for the seal itself. */
+#define WATCHDOG_INTERVAL_MS 200
+
+/* Cache lifetime of names and attributes in the kernel, in seconds. Short,
+ * so a secret added or removed with vaultctl shows within a second. */
+#define ENTRY_TIMEOUT_S 0.5
+
+static struct vf_daemon daemon_state;
+static struct fuse *fuse_instance;
+static volatile sig_atomic_t watchdog_stop;
+static char pidfile[4096];
+
+/* Record our pid under the FUSE connection number, so vaultctl seal can find
+ * the daemon of a mount even after the connection is aborted. */
+static void write_pidfile(const struct vf_daemon *d)
+{
+        struct vf_mount m;
+        char pid[32];
+        int dirfd, r;
+
+        if (mounts_find(d->mountpoint, &m) != 1) {
+                log_warning("cannot find our own mount %s in the mount table; vaultctl seal "
+                            "will look for the daemon by scanning processes",
+                            d->mountpoint);
+                return;
+        }
+        if (mkdir(VF_RUNDIR, 0700) < 0 && errno != EEXIST) {
+                log_warning("cannot create %s: %s", VF_RUNDIR, strerror(errno));
+                return;
+        }
+        dirfd = open(VF_RUNDIR, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (dirfd < 0)
+                return;
+        seal_pidfile_path(minor(m.dev), pidfile, sizeof(pidfile));
+        snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+        r = vf_write_file_atomic(dirfd, strrchr(pidfile, '/') + 1, pid, strlen(pid), 0644, NULL);
+        if (r < 0) {
+                log_warning("cannot write %s: %s", pidfile, strerror(-r));
+                pidfile[0] = '\0';
+        }
+        close(dirfd);
+}
+
+static struct vf_daemon *self(void)
+{
+        return &daemon_state;
+}
+
+static void *vfs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
+{
+        /* Secrets never enter the page cache: every read comes from the
+         * handle's locked buffer, which is wiped on release or seal. */
+        cfg->direct_io = 1;
+        cfg->kernel_cache = 0;
+        cfg->entry_timeout = ENTRY_TIMEOUT_S;
+        cfg->attr_timeout = ENTRY_TIMEOUT_S;
+        cfg->negative_timeout = 0;
+        cfg->use_ino = 1;
+        cfg->hard_remove = 1;
+        return self();
+}
+
+static int vfs_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
+{
+        const char *name;
+        int r;
+
+        r = fsops_path_to_name(path, &name);
+        if (r < 0)
+                return r;
+        return fsops_getattr(self(), name, st);
+}
+
+static int vfs_access(const char *path, int mask)
+{
+        struct stat st;
+        const char *name;
+        int r;
+
+        if (mask & W_OK)
+                return -EROFS;
+        r = fsops_path_to_name(path, &name);
+        if (r < 0)
+                return r;
+        return fsops_getattr(self(), name, &st);
+}
+
+static int vfs_open(const char *path, struct fuse_file_info *fi)
+{
+        struct fuse_context *ctx = fuse_get_context();
+        struct vf_handle *h;
+        const char *name;
+        int r;
+
+        r = fsops_path_to_name(path, &name);
+        if (r < 0)
+                return r;
+        if (!name[0])
+                return -EISDIR;
+
+        r = fsops_open(self(), ctx->pid, ctx->uid, ctx->gid, name, fi->flags, &h);
+        if (r < 0)
+                return r;
+
+        fi->fh = (uint64_t)(uintptr_t)h;
+        fi->direct_io = 1;
+        fi->keep_cache = 0;
+        fi->nonseekable = 0;
+        return 0;
+}
+
+static int vfs_read(const char *path, char *buf, size_t size, off_t off,
+                    struct fuse_file_info *fi)
+{
+        struct vf_handle *h = (struct vf_handle *)(uintptr_t)fi->fh;
+
+        return (int)fsops_read(self(), h, buf, size, off);
+}
+
+static int vfs_release(const char *path, struct fuse_file_info *fi)
+{
+        fsops_release(self(), (struct vf_handle *)(uintptr_t)fi->fh);
+        return 0;
+}
+
+struct fill_ctx {
+        void *buf;
+        fuse_fill_dir_t filler;
+};
+
+static int fill_one(const char *component, const struct stat *st, void *userdata)
+{
+        struct fill_ctx *ctx = userdata;
+
+        return ctx->filler(ctx->buf, component, st, 0, 0) ? -ENOBUFS : 0;
+}
+
+static int vfs_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t off,
+                       struct fuse_file_info *fi, enum fuse_readdir_flags flags)
+{
+        struct fuse_context *ctx = fuse_get_context();
+        struct fill_ctx fill = { .buf = buf, .filler = filler };
+        const char *name;
+        int r;
+
+        r = fsops_path_to_name(path, &name);
+        if (r < 0)
+                return r;
+
+        filler(buf, ".", NULL, 0, 0);
+        filler(buf, "..", NULL, 0, 0);
+        r = fsops_readdir(self(), ctx->pid, ctx->uid, ctx->gid, name, fill_one, &fill);
+        return r == -ENOBUFS ? 0 : r;
+}
+
+static int vfs_statfs(const char *path, struct statvfs *st)
+{
+        memset(st, 0, sizeof(*st));
+        st->f_bsize = 4096;
+        st->f_namemax = VF_COMPONENT_MAX;
+        st->f_flag = ST_RDONLY | ST_NOSUID | ST_NODEV | ST_NOEXEC;
+        return 0;
+}
+
+/* Every mutating operation: the vault is read-only to everyone, the admin
+ * included; secrets change only through vaultctl on the store. */
+static int vfs_erofs_mknod(const char *p, mode_t m, dev_t d) { return -EROFS; }
+static int vfs_erofs_mkdir(const char *p, mode_t m) { return -EROFS; }
+static int vfs_erofs_unlink(const char *p) { return -EROFS; }
+static int vfs_erofs_rmdir(const char *p) { return -EROFS; }
+static int vfs_erofs_symlink(const char *a, const char *b) { return -EROFS; }
+static int vfs_erofs_rename(const char *a, const char *b, unsigned int f) { return -EROFS; }
+static int vfs_erofs_link(const char *a, const char *b) { return -EROFS; }
+static int vfs_erofs_chmod(const char *p, mode_t m, struct fuse_file_info *fi) { return -EROFS; }
+static int vfs_erofs_chown(const char *p, uid_t u, gid_t g, struct fuse_file_info *fi)
+{
+        return -EROFS;
+}
+static int vfs_erofs_truncate(const char *p, off_t o, struct fuse_file_info *fi)
+{
+        return -EROFS;
+}
+static int vfs_erofs_write(const char *p, const char *b, size_t s, off_t o,
+                           struct fuse_file_info *fi)
+{
+        return -EROFS;
+}
+static int vfs_erofs_create(const char *p, mode_t m, struct fuse_file_info *fi)
+{
+        return -EROFS;
+}
+static int vfs_erofs_utimens(const char *p, const struct timespec tv[2],
+                             struct fuse_file_info *fi)
+{
+        return -EROFS;
+}
+static int vfs_erofs_setxattr(const char *p, const char *n, const char *v, size_t s, int f)
+{
+        return -EROFS;
+}
+static int vfs_erofs_removexattr(const char *p, const char *n) { return -EROFS; }
+static int vfs_erofs_fallocate(const char *p, int m, off_t o, off_t l,
+                               struct fuse_file_info *fi)
+{
+        return -EROFS;
+}
+
+static const struct fuse_operations vfs_ops = {
+        .init = vfs_init,
+        .getattr = vfs_getattr,
+        .access = vfs_access,
+        .open = vfs_open,
+        .read = vfs_read,
+        .release = vfs_release,
+        .readdir = vfs_readdir,
+        .statfs = vfs_statfs,
+        .mknod = vfs_erofs_mknod,
+        .mkdir = vfs_erofs_mkdir,
+        .unlink = vfs_erofs_unlink,
+        .rmdir = vfs_erofs_rmdir,
+        .symlink = vfs_erofs_symlink,
+        .rename = vfs_erofs_rename,
+        .link = vfs_erofs_link,
+        .chmod = vfs_erofs_chmod,
+        .chown = vfs_erofs_chown,
+        .truncate = vfs_erofs_truncate,
+        .write = vfs_erofs_write,
+        .create = vfs_erofs_create,
+        .utimens = vfs_erofs_utimens,
+        .setxattr = vfs_erofs_setxattr,
+        .removexattr = vfs_erofs_removexattr,
+        .fallocate = vfs_erofs_fallocate,
+};
+
+/* Blind the daemon when the key leaves its source: wipe, record, and stop
+ * serving, which unmounts. It never waits for the next open to notice. */
+static void *watchdog_main(void *arg)
+{
+        struct vf_daemon *d = arg;
+        const struct timespec interval = {
+                .tv_sec = 0,
+                .tv_nsec = WATCHDOG_INTERVAL_MS * 1000000L,
+        };
+
+        write_pidfile(d);
+
+        while (!watchdog_stop) {
+                nanosleep(&interval, NULL);
+                if (watchdog_stop)
+                        break;
+                if (fsops_key_present(d))
+                        continue;
+
+                if (fsops_seal(d, "key removed from its source")) {
+                        char desc[4200];
+
+                        keysource_describe(&d->keysource, desc, sizeof(desc));
+                        log_error("the key is gone from %s: wiped the key and every open "
+                                  "secret; unmounting %s",
+                                  desc, d->mountpoint);
+                        (void)audit_event("key-lost", desc, true);
+                }
+
+                /* SIGTERM runs libfuse's handler, which ends the loop; main()
+                 * then unmounts. */
+                kill(getpid(), SIGTERM);
+                break;
+        }
+        return NULL;
+}
+
+static void usage(FILE *out)
+{
+        fprintf(out,
+                "Usage: vaultfs [OPTIONS] MOUNTPOINT\n"
+                "Serve the secrets of a vaultfs store read-only at MOUNTPOINT, only to the\n"
+                "callers the policy allows, with one audit record per open.\n"
+                "\n"
+                "  --store DIR          store directory (default " VF_DEFAULT_STORE ")\n"
+                "  --key-source SPEC    where the unlocked key is: shm[:PATH] or\n"
+                "                       keyring[:DESCRIPTION] (default " VF_DEFAULT_KEY_SOURCE ")\n"
+                "  --policy FILE        policy file (default " SYSCONFDIR "/vaultfs/policy)\n"
+                "  --audit MODE         required (default): deny an open whose audit record\n"
+                "                       cannot be written; best-effort: serve and log the\n"
+                "                       failure; off: no records (benchmarks only)\n"
+                "  --owner USER         owner shown on files and directories (default: the\n"
+                "                       owner of MOUNTPOINT); display only, not a permission\n"
+                "  -f, --foreground     stay in the foreground and log to stderr\n"
+                "  -d, --debug          foreground with FUSE request tracing\n"
+                "  -o OPT[,OPT...]      extra FUSE mount options\n"
+                "  -h, --help           show this help\n"
+                "  -V, --version        show the version\n");
+}
+
+int main(int argc, char **argv)
+{
+        static const struct option longopts[] = {
+                { "store", required_argument, NULL, 's' },
+                { "key-source", required_argument, NULL, 'k' },
+                { "policy", required_argument, NULL, 'p' },
+                { "audit", required_argument, NULL, 'a' },
+                { "owner", required_argument, NULL, 'u' },
+                { "foreground", no_argument, NULL, 'f' },
+                { "debug", no_argument, NULL, 'd' },
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, 'V' },
+                {},
+        };
+        struct vf_daemon_config cfg = {
+                .store_path = VF_DEFAULT_STORE,
+                .keysource_spec = VF_DEFAULT_KEY_SOURCE,
+                .policy_path = SYSCONFDIR "/vaultfs/policy",
+                .audit_mode = VF_AUDIT_REQUIRED,
+        };
+        struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
+        const char *owner = NULL, *mountpoint;
+        char *abs_mountpoint = NULL;
+        char mount_opts[1024] = "";
+        bool foreground = false, debug = false;
+        struct vf_err e = {};
+        struct rlimit no_core = { 0, 0 };
+        struct stat st;
+        struct fuse_loop_config loop_config = {
+                .clone_fd = 0,
+                .max_idle_threads = 16,
+        };
+        pthread_t watchdog;
+        bool watchdog_started = false;
+        int c, r, ret = EXIT_FAILURE;
+
+        /* No core dump and no ptrace by other users: either would expose the
+         * key and open plaintexts. */
+        (void)setrlimit(RLIMIT_CORE, &no_core);
+        if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) {
+                fprintf(stderr, "vaultfs: error: cannot disable core dumps: %s\n",
+                        strerror(errno));
+                return EXIT_FAILURE;
+        }
+
+        vf_log_setup("vaultfs", false, VF_LOG_INFO);
+
+        while ((c = getopt_long(argc, argv, "fdho:V", longopts, NULL)) != -1) {
+                switch (c) {
+                case 's':
+                        cfg.store_path = optarg;
+                        break;
+                case 'k':
+                        cfg.keysource_spec = optarg;
+                        break;
+                case 'p':
+                        cfg.policy_path = optarg;
+                        break;
+                case 'a':
+                        if (audit_mode_parse(optarg, &cfg.audit_mode, &e) < 0) {
+                                log_error("%s", e.msg);
+                                return 64;
+                        }
+                        break;
+                case 'u':
+                        owner = optarg;
+                        break;
+                case 'f':
+                        foreground = true;
+                        break;
+                case 'd':
+                        foreground = debug = true;
+                        break;
+                case 'o':
+                        if (strlen(mount_opts) + strlen(optarg) + 2 >= sizeof(mount_opts)) {
+                                log_error("-o options are longer than %zu bytes",
+                                          sizeof(mount_opts) - 1);
+                                return 64;
+                        }
+                        if (mount_opts[0])
+                                strcat(mount_opts, ",");
+                        strcat(mount_opts, optarg);
+                        break;
+                case 'h':
+                        usage(stdout);
+                        return EXIT_SUCCESS;
+                case 'V':
+                        printf("vaultfs %s\n", PACKAGE_VERSION);
+                        return EXIT_SUCCESS;
+                default:
+                        usage(stderr);
+                        return 64;
+                }
+        }
+        if (optind != argc - 1) {
+                log_error(optind >= argc ? "missing MOUNTPOINT" : "unexpected argument '%s'",
+                          argv[optind + (optind < argc)]);
+                usage(stderr);
+                return 64;
+        }
+        mountpoint = argv[optind];
+
+        if (stat(mountpoint, &st) < 0 || !S_ISDIR(st.st_mode)) {
+                log_error("mount point %s is not a directory; create it first (mkdir -p %s)",
+                          mountpoint, mountpoint);
+                return 66;
+        }
+        /* The absolute path, for the mount table look-ups of seal and logs. */
+        abs_mountpoint = realpath(mountpoint, NULL);
+        if (!abs_mountpoint) {
+                log_error("cannot resolve mount point %s: %s", mountpoint, strerror(errno));
+                return 66;
+        }
+        cfg.mountpoint = abs_mountpoint;
+        cfg.owner_uid = st.st_uid;
+        cfg.owner_gid = st.st_gid;
+        if (owner) {
+                r = vf_parse_uid(owner, &cfg.owner_uid);
+                if (r < 0) {
+                        log_error("unknown --owner '%s': give a user name or a numeric uid",
+                                  owner);
+                        return 64;
+                }
+        }
+
+        if (crypto_init() < 0) {
+                log_error("cannot initialise libsodium");
+                return 70;
+        }
+
+        r = vf_audit_open(cfg.audit_mode, &e);
+        if (r < 0) {
+                log_error("%s", e.msg);
+                return 69;
+        }
+        if (cfg.audit_mode == VF_AUDIT_OFF)
+                log_warning("--audit off: opens are not recorded; use it only to measure");
+
+        r = fsops_init(self(), &cfg, &e);
+        if (r < 0) {
+                log_error("%s", e.msg);
+                vf_audit_close();
+                return r == -EPERM || r == -EACCES ? 77 : 78;
+        }
+        log_info("policy %s: %zu rule(s)", cfg.policy_path, policy_rule_count(self()->policy));
+
+        /* FUSE arguments: read-only, for every user (the policy decides, not
+         * the mode bits), no device files, setuid or exec. The kernel must
+         * not check permissions itself (no default_permissions), or a denied
+         * caller would never reach the daemon and its attempt would go
+         * unaudited. */
+        fuse_opt_add_arg(&args, "vaultfs");
+        fuse_opt_add_arg(&args, "-o");
+        fuse_opt_add_arg(&args, "ro,allow_other,nosuid,nodev,noexec,fsname=vaultfs,"
+                                "subtype=vaultfs");
+        if (mount_opts[0]) {
+                fuse_opt_add_arg(&args, "-o");
+                fuse_opt_add_arg(&args, mount_opts);
+        }
+        if (debug)
+                fuse_opt_add_arg(&args, "-d");
+
+        fuse_instance = fuse_new(&args, &vfs_ops, sizeof(vfs_ops), self());
+        if (!fuse_instance) {
+                log_error("cannot set up FUSE (see the message above)");
+                goto out;
+        }
+        if (fuse_mount(fuse_instance, mountpoint) != 0) {
+                log_error("cannot mount on %s (see the message above)", mountpoint);
+                goto out_destroy;
+        }
+        if (fuse_daemonize(foreground) != 0) {
+                log_error("cannot detach from the terminal");
+                goto out_unmount;
+        }
+        if (!foreground)
+                vf_log_setup("vaultfs", true, VF_LOG_INFO);
+
+        /* mlock() does not survive fork(), and fuse_daemonize() forked. */
+        if (fsops_relock(self()) < 0)
+                log_warning("cannot lock the key in memory: %s", strerror(errno));
+
+        if (fuse_set_signal_handlers(fuse_get_session(fuse_instance)) != 0) {
+                log_error("cannot install signal handlers");
+                goto out_unmount;
+        }
+
+        r = pthread_create(&watchdog, NULL, watchdog_main, self());
+        if (r != 0) {
+                log_error("cannot start the key watchdog: %s", strerror(r));
+                goto out_signals;
+        }
+        watchdog_started = true;
+
+        log_notice("serving %s at %s (key source %s, audit %s)", self()->store.path,
+                   mountpoint, cfg.keysource_spec, audit_mode_name(cfg.audit_mode));
+        (void)audit_event("start", mountpoint, true);
+
+        /* libfuse 3.14 dereferences a NULL loop config, so always pass one. */
+        r = fuse_loop_mt(fuse_instance, &loop_config);
+        ret = r == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+
+out_signals:
+        fuse_remove_signal_handlers(fuse_get_session(fuse_instance));
+out_unmount:
+        /* Wipe before unmounting, so nothing readable outlives the mount. */
+        fsops_seal(self(), "daemon stopping");
+        fuse_unmount(fuse_instance);
+out_destroy:
+        fuse_destroy(fuse_instance);
+out:
+        if (watchdog_started) {
+                watchdog_stop = 1;
+                pthread_join(watchdog, NULL);
+        }
+        if (pidfile[0])
+                (void)unlink(pidfile);
+        (void)audit_event("stop", mountpoint, true);
+        log_notice("stopped serving %s", mountpoint);
+        fsops_destroy(self());
+        fuse_opt_free_args(&args);
+        vf_audit_close();
+        free(abs_mountpoint);
+        return ret;
+}

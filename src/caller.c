@@ -1,0 +1,538 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include "config.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/apparmor.h>
+#include <unistd.h>
+
+#include "caller.h"
+
+/* The Uid: line of /proc/<tid>/status is within its first 300 bytes, even
+ * with the longest escaped Name:, so the first 1 KiB is enough. */
+#define STATUS_READ_MAX 1024
+
+/* /proc/<tid>/cgroup has one line per hierarchy. A path may be as long as
+ * PATH_MAX but is short in practice, and a longer file is cut at its last
+ * complete line. */
+#define CGROUP_READ_MAX 8192
+
+static pthread_once_t apparmor_once = PTHREAD_ONCE_INIT;
+static bool apparmor_enabled;
+
+static void apparmor_probe(void)
+{
+        int saved;
+
+        if (aa_is_enabled() > 0) {
+                apparmor_enabled = true;
+                return;
+        }
+
+        /* libapparmor sets ENOSYS when the kernel has no AppArmor and
+         * ECANCELED when it was disabled at boot, and both are normal. Any
+         * other errno means AppArmor may be running while the daemon cannot
+         * use it, which turns every label rule off, so the daemon logs it. */
+        saved = errno;
+        if (saved == ENOENT)
+                log_warning("AppArmor is enabled but securityfs is not mounted: label= rules "
+                            "will match no caller; mount it with "
+                            "\"mount -t securityfs securityfs /sys/kernel/security\"");
+        else if (saved != ENOSYS && saved != ECANCELED)
+                log_warning("cannot check whether AppArmor is enabled (%s): label= rules will "
+                            "match no caller",
+                            strerror(saved));
+}
+
+bool caller_apparmor_enabled(void)
+{
+        int r;
+
+        r = pthread_once(&apparmor_once, apparmor_probe);
+        vf_assert(r == 0);
+        return apparmor_enabled;
+}
+
+static bool is_control(char ch)
+{
+        return (unsigned char)ch < 0x20 || ch == 0x7f;
+}
+
+int label_parse(const char *context, char *label, size_t label_len, char *mode,
+                size_t mode_len)
+{
+        const char *paren = NULL;
+        size_t len, label_size, mode_size;
+
+        assert(context);
+        assert(label);
+        assert(label_len > 0);
+        assert(mode);
+        assert(mode_len > 0);
+
+        /* The kernel ends the attribute with one newline. */
+        len = strlen(context);
+        if (len > 0 && context[len - 1] == '\n')
+                len--;
+        if (len == 0)
+                return -EINVAL;
+
+        for (size_t i = 0; i < len; i++)
+                if (is_control(context[i]))
+                        return -EINVAL;
+
+        /* A confined label ends in " (mode)". Profile names may contain spaces
+         * and parentheses, so the mode is the text after the last " (" and the
+         * label is everything before it. */
+        if (context[len - 1] == ')') {
+                for (size_t i = len - 1; i > 0; i--)
+                        if (context[i - 1] == ' ' && context[i] == '(') {
+                                paren = context + i;
+                                break;
+                        }
+
+                /* A final ')' without " (" before it, as in "()", is nothing the
+                 * kernel prints. */
+                if (!paren)
+                        return -EINVAL;
+
+                label_size = (size_t)(paren - 1 - context);
+                mode_size = (size_t)(context + len - 1 - (paren + 1));
+                if (label_size == 0 || mode_size == 0)
+                        return -EINVAL;
+                for (size_t i = 0; i < mode_size; i++)
+                        if (paren[1 + i] == ' ' || paren[1 + i] == '(' || paren[1 + i] == ')')
+                                return -EINVAL;
+        } else {
+                /* "unconfined" and other fully unconfined labels, such as
+                 * ":ns://unconfined" seen across a namespace, carry no mode.
+                 * A " (" here is a mode suffix cut short. */
+                for (size_t i = 1; i < len; i++)
+                        if (context[i - 1] == ' ' && context[i] == '(')
+                                return -EINVAL;
+                label_size = len;
+                mode_size = 0;
+        }
+
+        if (label_size >= label_len || mode_size >= mode_len)
+                return -ENAMETOOLONG;
+
+        memcpy(label, context, label_size);
+        label[label_size] = '\0';
+        if (mode_size > 0)
+                memcpy(mode, paren + 1, mode_size);
+        mode[mode_size] = '\0';
+        return 0;
+}
+
+static bool has_suffix(const char *s, size_t len, const char *suffix)
+{
+        size_t n = strlen(suffix);
+
+        /* A bare ".service" names no unit, so the suffix alone does not count. */
+        return len > n && memcmp(s + len - n, suffix, n) == 0;
+}
+
+/* Find the unit in one cgroup path and return 1, or 0 when there is none.
+ * This follows systemd's cg_path_get_unit(): skip the leading slices, and the
+ * next component is the unit if it is a service or a scope. Components below
+ * the unit are ignored on purpose. A unit with Delegate=yes, and every
+ * user@UID.service, owns its subtree and can name sub-cgroups
+ * "backup.service", so only the first unit below the slices is set by PID 1
+ * and can be trusted as the caller's identity. */
+static int unit_from_path(const char *path, size_t path_len, char *unit, size_t unit_len)
+{
+        const char *p = path, *end = path + path_len;
+
+        while (p < end) {
+                const char *component, *slash;
+                size_t n;
+
+                if (*p != '/')
+                        return 0;
+                component = p + 1;
+                slash = memchr(component, '/', (size_t)(end - component));
+                n = (size_t)((slash ? slash : end) - component);
+
+                if (has_suffix(component, n, ".slice")) {
+                        p = component + n;
+                        continue;
+                }
+
+                if (!has_suffix(component, n, ".service") && !has_suffix(component, n, ".scope"))
+                        return 0;
+
+                if (n >= unit_len)
+                        return -ENAMETOOLONG;
+                memcpy(unit, component, n);
+                unit[n] = '\0';
+                return 1;
+        }
+
+        return 0;
+}
+
+int unit_from_cgroup(const char *cgroup, char *unit, size_t unit_len)
+{
+        const char *line, *unified = NULL, *named = NULL;
+        size_t unified_len = 0, named_len = 0;
+        int r;
+
+        assert(cgroup);
+        assert(unit);
+        assert(unit_len > 0);
+
+        unit[0] = '\0';
+
+        /* Lines are "ID:CONTROLLERS:PATH". Since Linux 4.13 the kernel rejects
+         * '\n' in cgroup names, so a directory name cannot forge a line. The
+         * parser still uses only the first line of each kind. */
+        for (line = cgroup; *line; ) {
+                const char *eol = strchr(line, '\n'), *colon1, *colon2, *path;
+                size_t line_len = eol ? (size_t)(eol - line) : strlen(line);
+                size_t path_len;
+
+                colon1 = memchr(line, ':', line_len);
+                colon2 = colon1 ? memchr(colon1 + 1, ':', line_len - (size_t)(colon1 + 1 - line))
+                                : NULL;
+                if (colon2) {
+                        size_t id_len = (size_t)(colon1 - line);
+                        size_t controllers_len = (size_t)(colon2 - colon1 - 1);
+
+                        path = colon2 + 1;
+                        path_len = line_len - (size_t)(path - line);
+
+                        /* The unified hierarchy marks the cgroup of an exited
+                         * task that was removed since. */
+                        if (has_suffix(path, path_len, " (deleted)"))
+                                path_len -= strlen(" (deleted)");
+
+                        if (!unified && id_len == 1 && line[0] == '0' && controllers_len == 0) {
+                                unified = path;
+                                unified_len = path_len;
+                        } else if (!named && controllers_len == strlen("name=systemd") &&
+                                   memcmp(colon1 + 1, "name=systemd", controllers_len) == 0) {
+                                named = path;
+                                named_len = path_len;
+                        }
+                }
+
+                if (!eol)
+                        break;
+                line = eol + 1;
+        }
+
+        if (unified) {
+                r = unit_from_path(unified, unified_len, unit, unit_len);
+                if (r != 0)
+                        return r < 0 ? r : 0;
+        }
+
+        /* A hybrid or legacy hierarchy: systemd tracks units in name=systemd. */
+        if (named) {
+                r = unit_from_path(named, named_len, unit, unit_len);
+                if (r < 0)
+                        return r;
+        }
+
+        return 0;
+}
+
+/* Read the file name below dirfd into buf as a NUL-terminated string. A file
+ * longer than size - 1 bytes is cut there, and *len is the length read. */
+static int read_proc_file(int dirfd, const char *name, char *buf, size_t size, size_t *len)
+{
+        size_t n = 0;
+        int fd, r = 0;
+
+        assert(dirfd >= 0);
+        assert(name);
+        assert(buf);
+        assert(size > 1);
+        assert(len);
+
+        fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return -errno;
+
+        while (n < size - 1) {
+                ssize_t k = read(fd, buf + n, size - 1 - n);
+
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        r = -errno;
+                        break;
+                }
+                if (k == 0)
+                        break;
+                n += (size_t)k;
+        }
+
+        close(fd);
+        if (r < 0)
+                return r;
+
+        buf[n] = '\0';
+        *len = n;
+        return 0;
+}
+
+/* Parse a decimal id at *p, skipping leading blanks, and advance *p past it. */
+static int parse_id(const char **p, unsigned long *out)
+{
+        const char *s = *p;
+        unsigned long v = 0;
+
+        while (*s == ' ' || *s == '\t')
+                s++;
+        if (*s < '0' || *s > '9')
+                return -EINVAL;
+        for (; *s >= '0' && *s <= '9'; s++) {
+                unsigned long digit = (unsigned long)(*s - '0');
+
+                if (v > ((unsigned long)(uid_t)-1 - digit) / 10)
+                        return -ERANGE;
+                v = v * 10 + digit;
+        }
+
+        *p = s;
+        *out = v;
+        return 0;
+}
+
+/* Check the fsuid of the task behind dirfd against the uid FUSE reported. This
+ * read comes last in caller_identify(): the task was alive when it succeeded,
+ * so its tid was not reused by another task while the reads by tid ran. */
+static int check_fsuid(int dirfd, pid_t tid, uid_t uid, struct vf_err *e)
+{
+        char status[STATUS_READ_MAX];
+        const char *p;
+        unsigned long ids[4];
+        size_t len = 0;
+        int r;
+
+        r = read_proc_file(dirfd, "status", status, sizeof(status), &len);
+        if (r == -ENOENT || r == -ESRCH)
+                return vf_fail(e, -ESRCH, "task %d exited before its identity could be read",
+                               (int)tid);
+        if (r < 0)
+                return vf_fail(e, -EIO, "cannot read /proc/%d/status: %s", (int)tid,
+                               strerror(-r));
+
+        /* "Uid:\t<real>\t<effective>\t<saved>\t<filesystem>". The kernel
+         * escapes '\n' in the task name on the Name: line above it, so a task
+         * cannot forge an earlier "\nUid:". */
+        p = strstr(status, "\nUid:");
+        if (!p)
+                return vf_fail(e, -EIO, "/proc/%d/status has no Uid: line", (int)tid);
+        p += strlen("\nUid:");
+        for (size_t i = 0; i < 4; i++) {
+                r = parse_id(&p, &ids[i]);
+                if (r < 0)
+                        return vf_fail(e, -EIO, "/proc/%d/status has an invalid Uid: line",
+                                       (int)tid);
+        }
+
+        /* FUSE reports the fsuid, which is the effective uid unless the task
+         * called setfsuid(). A different value means that the tid now belongs
+         * to another task, or that the task changed its uid since the request. */
+        if ((uid_t)ids[3] != uid)
+                return vf_fail(e, -ESRCH,
+                               "task %d has filesystem uid %lu, not %u as FUSE reported; it "
+                               "exited and its id was reused, or it changed its uid",
+                               (int)tid, ids[3], (unsigned)uid);
+
+        return 0;
+}
+
+static void read_loginuid(int dirfd, struct vf_caller *c)
+{
+        char buf[32];
+        const char *p = buf;
+        unsigned long v;
+        size_t len = 0;
+
+        /* The login uid is for the audit record only, so a kernel without
+         * audit support (no loginuid file) just leaves it unset. */
+        c->auid = (uid_t)-1;
+        if (read_proc_file(dirfd, "loginuid", buf, sizeof(buf), &len) < 0)
+                return;
+        if (parse_id(&p, &v) < 0)
+                return;
+        c->auid = (uid_t)v; /* 4294967295, the kernel's "unset", is (uid_t)-1 */
+}
+
+static void read_exe(int dirfd, struct vf_caller *c)
+{
+        ssize_t n;
+
+        /* Kernel threads, zombies and tasks the daemon may not ptrace have no
+         * readable exe link. The path is for the audit record, and no rule
+         * matches on it, so an empty one is not an error. */
+        n = readlinkat(dirfd, "exe", c->exe, sizeof(c->exe) - 1);
+        if (n < 0 || (size_t)n >= sizeof(c->exe) - 1) {
+                c->exe[0] = '\0';
+                return;
+        }
+        c->exe[n] = '\0';
+}
+
+static int read_unit(int dirfd, pid_t tid, struct vf_caller *c, struct vf_err *e)
+{
+        char buf[CGROUP_READ_MAX];
+        size_t len = 0;
+        int r;
+
+        r = read_proc_file(dirfd, "cgroup", buf, sizeof(buf), &len);
+        if (r == -ENOENT) {
+                /* A kernel without cgroups. If the task is gone instead,
+                 * check_fsuid() reports it. */
+                c->unit[0] = '\0';
+                return 0;
+        }
+        if (r == -ESRCH)
+                return vf_fail(e, -ESRCH, "task %d exited before its identity could be read",
+                               (int)tid);
+        if (r < 0)
+                return vf_fail(e, -EIO, "cannot read /proc/%d/cgroup: %s", (int)tid,
+                               strerror(-r));
+
+        /* A full buffer may end in a partial line, whose path could name a
+         * different unit than the whole one. */
+        if (len == sizeof(buf) - 1) {
+                char *last = strrchr(buf, '\n');
+
+                if (last)
+                        last[1] = '\0';
+                else
+                        buf[0] = '\0';
+        }
+
+        r = unit_from_cgroup(buf, c->unit, sizeof(c->unit));
+        if (r < 0)
+                return vf_fail(e, -EIO, "cannot find the systemd unit of task %d: %s", (int)tid,
+                               strerror(-r));
+        return 0;
+}
+
+static int read_label(pid_t tid, struct vf_caller *c, struct vf_err *e)
+{
+        char *label = NULL, *mode = NULL;
+        size_t label_size, mode_size;
+        int r = 0;
+
+        if (!caller_apparmor_enabled()) {
+                c->label_state = VF_LABEL_NO_APPARMOR;
+                c->label[0] = '\0';
+                c->mode[0] = '\0';
+                return 0;
+        }
+
+        /* libapparmor reads attr/apparmor/current, or attr/current on kernels
+         * without attr/apparmor/, and splits off the mode. mode points into
+         * the same allocation as label, so only label is freed. */
+        if (aa_gettaskcon(tid, &label, &mode) < 0) {
+                r = -errno;
+                if (r == -ENOENT || r == -ESRCH)
+                        return vf_fail(e, -ESRCH,
+                                       "task %d exited before its AppArmor label could be read",
+                                       (int)tid);
+                if (r == -EACCES || r == -EPERM)
+                        return vf_fail(e, -EACCES,
+                                       "cannot read the AppArmor label of task %d: %s", (int)tid,
+                                       strerror(-r));
+                return vf_fail(e, -EIO, "cannot read the AppArmor label of task %d: %s",
+                               (int)tid, strerror(-r));
+        }
+
+        label_size = strlen(label);
+        mode_size = mode ? strlen(mode) : 0;
+        if (label_size == 0) {
+                r = vf_fail(e, -EIO, "task %d has an empty AppArmor label", (int)tid);
+                goto out;
+        }
+        if (label_size >= sizeof(c->label) || mode_size >= sizeof(c->mode)) {
+                r = vf_fail(e, -EIO,
+                            "the AppArmor label of task %d is longer than %zu bytes or its "
+                            "mode longer than %zu bytes",
+                            (int)tid, sizeof(c->label) - 1, sizeof(c->mode) - 1);
+                goto out;
+        }
+
+        memcpy(c->label, label, label_size + 1);
+        if (mode)
+                memcpy(c->mode, mode, mode_size + 1);
+        else
+                c->mode[0] = '\0';
+        c->label_state = VF_LABEL_OK;
+
+out:
+        free(label);
+        return r;
+}
+
+int caller_identify(pid_t tid, uid_t uid, gid_t gid, struct vf_caller *c, struct vf_err *e)
+{
+        char path[32];
+        int dirfd, r;
+
+        assert(tid >= 0);
+        assert(c);
+
+        c->pid = tid;
+        c->uid = uid;
+        c->gid = gid;
+        c->auid = (uid_t)-1;
+        c->label_state = VF_LABEL_NO_APPARMOR;
+        c->label[0] = '\0';
+        c->mode[0] = '\0';
+        c->unit[0] = '\0';
+        c->exe[0] = '\0';
+
+        /* FUSE reports tid 0 when the caller's pid has no number in the
+         * daemon's pid namespace, so there is nothing to look up. */
+        if (tid == 0)
+                return vf_fail(e, -ESRCH,
+                               "caller is outside the daemon's pid namespace (FUSE reported "
+                               "pid 0); run the daemon in the caller's pid namespace or a "
+                               "parent of it");
+
+        /* Every read below goes through this directory fd, which stays bound
+         * to this task: after it exits, reads fail instead of reaching a new
+         * task that reuses the tid. Thread ids are valid here though /proc
+         * does not list them. */
+        r = snprintf(path, sizeof(path), "/proc/%d", (int)tid);
+        assert(r > 0);
+        assert((size_t)r < sizeof(path));
+        dirfd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (dirfd < 0) {
+                if (errno == ENOENT || errno == ESRCH)
+                        return vf_fail(e, -ESRCH, "task %d no longer exists", (int)tid);
+                return vf_fail(e, -EIO, "cannot open %s: %s", path, strerror(errno));
+        }
+
+        read_loginuid(dirfd, c);
+        read_exe(dirfd, c);
+
+        r = read_unit(dirfd, tid, c, e);
+        if (r < 0)
+                goto out;
+
+        /* The label is read by tid, not through dirfd. check_fsuid() runs
+         * after it and proves that the tid still named this task then. */
+        r = read_label(tid, c, e);
+        if (r < 0)
+                goto out;
+
+        r = check_fsuid(dirfd, tid, uid, e);
+
+out:
+        close(dirfd);
+        return r;
+}

@@ -1,0 +1,314 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include "config.h"
+
+#include <assert.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/sysmacros.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "audit.h"
+#include "keysource.h"
+#include "mounts.h"
+#include "seal.h"
+#include "util.h"
+
+#define FUSECTL_SUPER_MAGIC 0x65735543
+/* How long a daemon gets to wipe and exit after SIGTERM before SIGKILL. */
+#define DAEMON_EXIT_TIMEOUT_MS 2000
+
+static bool all_ok = true;
+
+static void step(bool ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void step(bool ok, const char *fmt, ...)
+{
+        va_list ap;
+
+        if (!ok)
+                all_ok = false;
+        printf("%-6s ", ok ? "ok" : "FAILED");
+        va_start(ap, fmt);
+        vprintf(fmt, ap);
+        va_end(ap);
+        printf("\n");
+        fflush(stdout);
+}
+
+static long long now_us(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* Mount fusectl if this mount namespace lacks it: without it there is no
+ * abort file, and an abort is the only way past EBUSY. */
+static int ensure_fusectl(void)
+{
+        struct statfs sfs;
+
+        if (statfs(VF_FUSECTL_DIR, &sfs) == 0 && sfs.f_type == FUSECTL_SUPER_MAGIC)
+                return 0;
+        if (mount("fusectl", VF_FUSECTL_DIR, "fusectl", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                  NULL) < 0)
+                return -errno;
+        return 0;
+}
+
+static int abort_connection(unsigned minor)
+{
+        char path[PATH_MAX];
+        int fd, r;
+
+        r = ensure_fusectl();
+        if (r < 0)
+                return r;
+
+        snprintf(path, sizeof(path), VF_FUSECTL_DIR "/%u/abort", minor);
+        fd = open(path, O_WRONLY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        r = vf_write_all(fd, "1", 1);
+        close(fd);
+        return r;
+}
+
+static bool process_alive(pid_t pid)
+{
+        return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
+}
+
+/* Whether pid runs the vaultfs binary; a stale pid file must never make us
+ * signal an unrelated process that reused the pid. */
+static bool process_is_vaultfs(pid_t pid)
+{
+        char path[64], exe[PATH_MAX];
+        const char *base;
+        ssize_t n;
+
+        snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
+        n = readlink(path, exe, sizeof(exe) - 1);
+        if (n <= 0)
+                return false;
+        exe[n] = '\0';
+        if (n > 10 && strcmp(exe + n - 10, " (deleted)") == 0)
+                exe[n - 10] = '\0';
+        base = strrchr(exe, '/');
+        return base && strcmp(base + 1, "vaultfs") == 0;
+}
+
+static pid_t read_daemon_pid(unsigned minor)
+{
+        char path[PATH_MAX], buf[32] = "";
+        unsigned long pid;
+        ssize_t n;
+        int fd;
+
+        seal_pidfile_path(minor, path, sizeof(path));
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0)
+                return 0;
+        n = read(fd, buf, sizeof(buf) - 1);
+        close(fd);
+        if (n <= 0)
+                return 0;
+        buf[n] = '\0';
+        buf[strcspn(buf, "\n")] = '\0';
+        if (vf_parse_ulong(buf, &pid) < 0 || pid == 0 || pid > INT_MAX)
+                return 0;
+        return process_is_vaultfs((pid_t)pid) ? (pid_t)pid : 0;
+}
+
+/* Stop the daemon: SIGTERM lets it wipe and exit; SIGKILL if it does not. */
+static int stop_daemon(pid_t pid)
+{
+        long long deadline;
+
+        if (!process_alive(pid))
+                return 0;
+        if (kill(pid, SIGTERM) < 0 && errno != ESRCH)
+                return -errno;
+
+        deadline = now_us() + DAEMON_EXIT_TIMEOUT_MS * 1000LL;
+        while (process_alive(pid) && process_is_vaultfs(pid) && now_us() < deadline)
+                usleep(10000);
+        if (!process_alive(pid) || !process_is_vaultfs(pid))
+                return 0;
+
+        log_warning("vaultfs pid %d did not exit %d ms after SIGTERM; sending SIGKILL",
+                    (int)pid, DAEMON_EXIT_TIMEOUT_MS);
+        if (kill(pid, SIGKILL) < 0 && errno != ESRCH)
+                return -errno;
+        deadline = now_us() + DAEMON_EXIT_TIMEOUT_MS * 1000LL;
+        while (process_alive(pid) && process_is_vaultfs(pid) && now_us() < deadline)
+                usleep(10000);
+        return process_alive(pid) && process_is_vaultfs(pid) ? -ETIMEDOUT : 1;
+}
+
+struct target {
+        struct vf_mount mount;
+        pid_t daemon;
+};
+
+struct target_list {
+        struct target *items;
+        int count;
+};
+
+static int add_target(const struct vf_mount *m, void *userdata)
+{
+        struct target_list *l = userdata;
+        struct target *bigger = realloc(l->items, (size_t)(l->count + 1) * sizeof(*bigger));
+
+        if (!bigger)
+                return -ENOMEM;
+        l->items = bigger;
+        memset(&l->items[l->count], 0, sizeof(l->items[0]));
+        l->items[l->count].mount = *m;
+        l->count++;
+        return 0;
+}
+
+static void seal_mount(struct target *t)
+{
+        unsigned minor = minor(t->mount.dev);
+        long long start = now_us();
+        int r;
+
+        t->daemon = read_daemon_pid(minor);
+
+        /* 1. Abort: from here on every request on this connection fails,
+         * including reads through descriptors the agent already holds. */
+        r = abort_connection(minor);
+        step(r == 0, "abort the FUSE connection %u of %s%s%s (%.1f ms)", minor, t->mount.target,
+             r < 0 ? ": " : "", r < 0 ? strerror(-r) : "", (double)(now_us() - start) / 1000.0);
+
+        /* 2. Detach: the path stops showing the vault even while busy. */
+        if (umount2(t->mount.target, MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
+                step(false, "detach the mount %s: %s", t->mount.target, strerror(errno));
+        else
+                step(true, "detach the mount %s", t->mount.target);
+}
+
+int seal_vault(const char *keysource_spec, int count, char **mountpoints)
+{
+        struct target_list targets = {};
+        struct vf_keysource ks;
+        struct vf_err e = {};
+        char desc[4200], detail[512];
+        bool key_was_present;
+        int r, wiped;
+
+        assert(keysource_spec);
+        assert(count == 0 || mountpoints);
+
+        all_ok = true;
+
+        r = keysource_parse(keysource_spec, &ks, &e);
+        if (r < 0) {
+                log_error("%s", e.msg);
+                return 64;
+        }
+        keysource_describe(&ks, desc, sizeof(desc));
+
+        /* Find the mounts first: after the abort nothing about them is
+         * readable through the mount itself. */
+        if (count == 0) {
+                r = mounts_each(add_target, &targets);
+                if (r < 0)
+                        step(false, "read the mount table: %s", strerror(-r));
+        }
+        for (int i = 0; i < count; i++) {
+                struct vf_mount m;
+
+                r = mounts_find(mountpoints[i], &m);
+                if (r < 0)
+                        step(false, "look up %s in the mount table: %s", mountpoints[i],
+                             strerror(-r));
+                else if (r == 0)
+                        printf("-      %s is not a vaultfs mount\n", mountpoints[i]);
+                else
+                        add_target(&m, &targets);
+        }
+
+        key_was_present = keysource_present(&ks) == 1;
+        if (targets.count == 0 && !key_was_present && all_ok) {
+                printf("Already sealed: no vaultfs mount%s and no key in %s.\n",
+                       count ? " at the given path" : "", desc);
+                free(targets.items);
+                return 0;
+        }
+
+        for (int i = 0; i < targets.count; i++)
+                seal_mount(&targets.items[i]);
+
+        /* 3. Wipe the key, so no daemon can be started again without a
+         * human typing the passphrase. */
+        wiped = keysource_wipe(&ks, &e);
+        if (wiped < 0)
+                step(false, "wipe the key from %s: %s", desc, e.msg);
+        else
+                step(true, "wipe the key from %s%s", desc, wiped ? "" : " (no key was there)");
+
+        /* 4. Stop the daemons: the abort already ended their FUSE loop, and
+         * SIGTERM makes sure they wipe their memory and exit. */
+        for (int i = 0; i < targets.count; i++) {
+                struct target *t = &targets.items[i];
+
+                if (!t->daemon) {
+                        step(true, "no vaultfs daemon recorded for %s (it exits when its "
+                                   "connection is aborted)",
+                             t->mount.target);
+                        continue;
+                }
+                r = stop_daemon(t->daemon);
+                step(r >= 0, "stop vaultfs pid %d%s%s", (int)t->daemon,
+                     r == 1 ? " (SIGKILL was needed)" : "", r < 0 ? ": still running" : "");
+        }
+
+        /* 5. Record who sealed: the kernel adds our pid, uid, auid and session
+         * to the record. */
+        snprintf(detail, sizeof(detail), "mounts=%d key=%s", targets.count,
+                 wiped > 0 ? "wiped" : "absent");
+        r = vf_audit_open(VF_AUDIT_REQUIRED, &e);
+        if (r == 0)
+                r = audit_event("seal", detail, true);
+        step(r == 0, "write the audit record of the seal%s%s", r < 0 ? ": " : "",
+             r < 0 ? strerror(-r) : "");
+        vf_audit_close();
+
+        /* 6. Verify, rather than trust the steps above. */
+        for (int i = 0; i < targets.count; i++) {
+                struct target *t = &targets.items[i];
+                struct vf_mount m;
+
+                r = mounts_find(t->mount.target, &m);
+                step(r == 0, "verify: %s is no longer a vaultfs mount", t->mount.target);
+                if (t->daemon)
+                        step(!(process_alive(t->daemon) && process_is_vaultfs(t->daemon)),
+                             "verify: vaultfs pid %d is gone", (int)t->daemon);
+        }
+        r = keysource_present(&ks);
+        step(r == 0, "verify: no key in %s", desc);
+
+        free(targets.items);
+        if (!all_ok) {
+                log_error("the seal is incomplete: see the FAILED lines above");
+                return 1;
+        }
+        printf("Sealed. Restoring needs a human: vaultctl unlock, then mount again.\n");
+        return 0;
+}

@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * vaultctl seal: blind the agent at once. A plain unmount fails with EBUSY
+ * while the agent holds a secret open or has its working directory in the
+ * vault, so seal aborts the FUSE connection first: every pending and future
+ * request on that mount fails, through any descriptor or cwd. Then it detaches
+ * the mount, wipes the key from its source, stops the daemon, records the seal
+ * in the audit log, and verifies each of these before it reports success.
+ */
+#ifndef VAULTFS_SEAL_H
+#define VAULTFS_SEAL_H
+
+#include <stdio.h>
+
+/* Directory of the daemons' pid files, one per FUSE connection, named by the
+ * connection number that fusectl uses (the minor of the mount's device). */
+#define VF_RUNDIR "/run/vaultfs"
+#define VF_FUSECTL_DIR "/sys/fs/fuse/connections"
+
+static inline void seal_pidfile_path(unsigned minor, char *buf, size_t len)
+{
+        snprintf(buf, len, VF_RUNDIR "/conn-%u.pid", minor);
+}
+
+/* Seal the given mount points (all vaultfs mounts when count is 0) and the
+ * key source. Prints one line per step and returns a sysexits status: 0 only
+ * when every mount is gone, the key is gone and no daemon remains. */
+int seal_vault(const char *keysource_spec, int count, char **mountpoints);
+
+#endif

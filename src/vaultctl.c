@@ -1,0 +1,797 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * vaultctl: the admin's tool. Adding a secret needs only the vault's public
+ * key, so it works while the vault is mounted and while it is sealed; reading
+ * one back (get) needs the unlocked key and writes an audit record.
+ *
+ * Exit statuses follow sysexits(3): 64 usage, 65 bad input data, 66 missing
+ * input or secret, 69 audit unavailable, 70 internal error, 73 cannot create,
+ * 74 I/O error, 77 permission, 78 configuration (store or key source).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <libaudit.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "audit.h"
+#include "caller.h"
+#include "crypto.h"
+#include "keysource.h"
+#include "mounts.h"
+#include "names.h"
+#include "seal.h"
+#include "store.h"
+#include "util.h"
+
+#define EX_OK 0
+#define EX_USAGE 64
+#define EX_DATAERR 65
+#define EX_NOINPUT 66
+#define EX_UNAVAILABLE 69
+#define EX_SOFTWARE 70
+#define EX_CANTCREAT 73
+#define EX_IOERR 74
+#define EX_NOPERM 77
+#define EX_CONFIG 78
+
+struct options {
+        const char *store_path;
+        const char *keysource_spec;
+};
+
+/* Map an errno from the units to a sysexits status. */
+static int exit_status(int r)
+{
+        switch (-r) {
+        case 0:
+                return EX_OK;
+        case EINVAL:
+        case EBADMSG:
+        case EFBIG:
+        case EEXIST:
+        case ENOTDIR:
+        case EISDIR:
+        case ENAMETOOLONG:
+                return EX_DATAERR;
+        case ENOENT:
+                return EX_NOINPUT;
+        case EPERM:
+        case EACCES:
+                return EX_NOPERM;
+        case ENOSPC:
+        case EDQUOT:
+        case EROFS:
+                return EX_CANTCREAT;
+        case EIO:
+                return EX_IOERR;
+        case EKEYREJECTED:
+        case EPROTONOSUPPORT:
+                return EX_CONFIG;
+        case ENOLINK:
+        case ECONNREFUSED:
+                return EX_UNAVAILABLE;
+        default:
+                return EX_SOFTWARE;
+        }
+}
+
+static int fail(int r, const struct vf_err *e)
+{
+        log_error("%s", e->msg[0] ? e->msg : strerror(-r));
+        return exit_status(r);
+}
+
+static int open_store(const struct options *o, struct vf_store *s, struct vf_err *e)
+{
+        int r = store_open(o->store_path, s, e);
+
+        if (r == -ENOENT && !e->msg[0])
+                vf_fail(e, r, "no vault at %s; create one with vaultctl --store %s init",
+                        o->store_path, o->store_path);
+        return r;
+}
+
+/* Load the unlocked key and check it opens this store. */
+static int load_key(const struct options *o, const struct vf_store *s, uint8_t *sk,
+                    struct vf_err *e)
+{
+        struct vf_keysource ks;
+        uint8_t pk[VF_PUBLIC_KEY_BYTES];
+        int r;
+
+        r = keysource_parse(o->keysource_spec, &ks, e);
+        if (r < 0)
+                return r;
+        r = keysource_load(&ks, pk, sk, e);
+        if (r < 0)
+                return r;
+        if (sodium_memcmp(pk, s->pk, sizeof(pk)) != 0)
+                return vf_fail(e, -EKEYREJECTED,
+                               "the key in %s belongs to another vault than %s; run "
+                               "vaultctl --store %s unlock",
+                               o->keysource_spec, s->path, s->path);
+        return 0;
+}
+
+static int cmd_init(const struct options *o, int argc, char **argv)
+{
+        static const struct option longopts[] = {
+                { "passphrase-file", required_argument, NULL, 'P' },
+                {},
+        };
+        const char *pass_file = NULL;
+        struct vf_keysource ks;
+        struct vf_err e = {};
+        uint8_t pk[VF_PUBLIC_KEY_BYTES], wrapped[VF_WRAPPED_BYTES];
+        uint8_t *sk = NULL;
+        char *pass = NULL;
+        size_t pass_len = 0;
+        int c, r;
+
+        optind = 1;
+        while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+                if (c != 'P')
+                        return EX_USAGE;
+                pass_file = optarg;
+        }
+        if (optind != argc) {
+                log_error("init takes no argument, got '%s'", argv[optind]);
+                return EX_USAGE;
+        }
+
+        r = keysource_parse(o->keysource_spec, &ks, &e);
+        if (r < 0)
+                return fail(r, &e);
+
+        r = vf_read_passphrase(pass_file, "New vault passphrase: ", true, &pass, &pass_len, &e);
+        if (r < 0)
+                return fail(r, &e);
+
+        sk = sodium_malloc(VF_SECRET_KEY_BYTES);
+        if (!sk) {
+                r = vf_fail(&e, -ENOMEM, "cannot allocate locked memory for the key");
+                goto out;
+        }
+        r = crypto_keypair_generate(pk, sk);
+        if (r < 0) {
+                vf_fail(&e, r, "cannot generate the vault key pair");
+                goto out;
+        }
+
+        r = crypto_wrap_key(pass, pass_len, pk, sk, 0, 0, wrapped, &e);
+        if (r < 0)
+                goto out;
+
+        r = store_create(o->store_path, pk, wrapped, &e);
+        if (r < 0)
+                goto out;
+
+        r = keysource_store(&ks, pk, sk, &e);
+        if (r < 0)
+                goto out;
+
+        printf("Created the vault %s and unlocked it into %s.\n", o->store_path,
+               o->keysource_spec);
+        printf("Keep the passphrase safe: vaultctl unlock needs it after a reboot or a seal.\n");
+
+out:
+        sodium_free(sk);
+        sodium_free(pass);
+        sodium_memzero(wrapped, sizeof(wrapped));
+        return r < 0 ? fail(r, &e) : EX_OK;
+}
+
+/* Read the secret from path, from stdin, or from the terminal without echo. */
+static int read_secret(const char *name, const char *path, uint8_t **out, size_t *out_len,
+                       struct vf_err *e)
+{
+        int fd, r;
+        bool tty;
+
+        if (path && strcmp(path, "-") != 0) {
+                fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+                if (fd < 0)
+                        return vf_fail(e, -errno == -ENOENT ? -ENOENT : -errno,
+                                       "cannot open %s to read the secret for '%s': %s", path,
+                                       name, strerror(errno));
+        } else {
+                fd = STDIN_FILENO;
+        }
+
+        tty = isatty(fd);
+        if (tty) {
+                char *line = NULL;
+                size_t len = 0;
+
+                r = vf_read_passphrase(NULL, "Secret value (input hidden): ", false, &line,
+                                       &len, e);
+                if (r == -EINVAL)
+                        r = vf_fail(e, -EINVAL, "the secret for '%s' is empty; nothing was "
+                                                "stored",
+                                    name);
+                if (r < 0)
+                        return r;
+                *out = (uint8_t *)line;
+                *out_len = len;
+                return 0;
+        }
+
+        r = vf_read_fd_secure(fd, VF_SECRET_MAX, out, out_len);
+        if (fd != STDIN_FILENO)
+                close(fd);
+        if (r == -EFBIG)
+                return vf_fail(e, r,
+                               "the secret for '%s' is larger than 1 MiB (1048576 bytes); "
+                               "nothing was stored; store a reference to large data instead",
+                               name);
+        if (r < 0)
+                return vf_fail(e, r, "cannot read the secret for '%s': %s", name, strerror(-r));
+        if (*out_len == 0) {
+                sodium_free(*out);
+                *out = NULL;
+                return vf_fail(e, -EINVAL, "the secret for '%s' is empty; nothing was stored",
+                               name);
+        }
+        return 0;
+}
+
+static int cmd_add(const struct options *o, int argc, char **argv)
+{
+        static const struct option longopts[] = {
+                { "force", no_argument, NULL, 'f' },
+                {},
+        };
+        struct vf_store s = { .dirfd = -1, .secrets_fd = -1 };
+        struct vf_err e = {};
+        const char *name, *path;
+        uint8_t *pt = NULL, *blob = NULL;
+        size_t pt_len = 0, blob_len = 0;
+        bool force = false;
+        int c, r;
+
+        optind = 1;
+        while ((c = getopt_long(argc, argv, "f", longopts, NULL)) != -1) {
+                if (c != 'f')
+                        return EX_USAGE;
+                force = true;
+        }
+        if (argc - optind < 1 || argc - optind > 2) {
+                log_error("usage: vaultctl add [--force] NAME [FILE|-]");
+                return EX_USAGE;
+        }
+        name = argv[optind];
+        path = argc - optind == 2 ? argv[optind + 1] : NULL;
+
+        /* Check everything that needs no secret before reading the secret. */
+        r = name_validate(name, &e);
+        if (r < 0)
+                return fail(r, &e);
+
+        r = open_store(o, &s, &e);
+        if (r < 0)
+                return fail(r, &e);
+
+        if (!force) {
+                struct vf_entry entry;
+
+                if (store_stat(&s, name, &entry) == 0 && !entry.is_dir) {
+                        r = vf_fail(&e, -EEXIST,
+                                    "secret '%s' already exists; pass --force to replace it",
+                                    name);
+                        goto out;
+                }
+        }
+
+        r = read_secret(name, path, &pt, &pt_len, &e);
+        if (r < 0)
+                goto out;
+
+        r = crypto_seal_secret(s.pk, name, pt, pt_len, &blob, &blob_len, &e);
+        if (r < 0)
+                goto out;
+
+        r = store_put(&s, name, blob, blob_len, force, &e);
+        if (r < 0)
+                goto out;
+
+        printf("%s '%s' (%zu bytes).\n", force ? "Stored" : "Added", name, pt_len);
+
+out:
+        sodium_free(pt);
+        free(blob);
+        store_close(&s);
+        return r < 0 ? fail(r, &e) : EX_OK;
+}
+
+struct list_ctx {
+        struct vf_entry *entries;
+        size_t count, cap;
+};
+
+static int collect_entry(const struct vf_entry *entry, void *userdata)
+{
+        struct list_ctx *ctx = userdata;
+
+        if (entry->is_dir)
+                return 0;
+        if (ctx->count == ctx->cap) {
+                size_t cap = ctx->cap ? ctx->cap * 2 : 64;
+                struct vf_entry *bigger = realloc(ctx->entries, cap * sizeof(*bigger));
+
+                if (!bigger)
+                        return -ENOMEM;
+                ctx->entries = bigger;
+                ctx->cap = cap;
+        }
+        ctx->entries[ctx->count++] = *entry;
+        return 0;
+}
+
+static int compare_entries(const void *a, const void *b)
+{
+        return strcmp(((const struct vf_entry *)a)->name, ((const struct vf_entry *)b)->name);
+}
+
+static void format_time(const struct timespec *ts, char *buf, size_t len)
+{
+        struct tm tm;
+
+        gmtime_r(&ts->tv_sec, &tm);
+        strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static int cmd_list(const struct options *o, int argc, char **argv)
+{
+        static const struct option longopts[] = {
+                { "json", no_argument, NULL, 'j' },
+                {},
+        };
+        struct vf_store s = { .dirfd = -1, .secrets_fd = -1 };
+        struct list_ctx ctx = {};
+        struct vf_err e = {};
+        bool json = false;
+        int c, r;
+
+        optind = 1;
+        while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+                if (c != 'j')
+                        return EX_USAGE;
+                json = true;
+        }
+        if (optind != argc) {
+                log_error("list takes no argument, got '%s'", argv[optind]);
+                return EX_USAGE;
+        }
+
+        r = open_store(o, &s, &e);
+        if (r < 0)
+                return fail(r, &e);
+
+        r = store_list(&s, "", true, collect_entry, &ctx);
+        if (r < 0) {
+                vf_fail(&e, r, "cannot list the store %s: %s", s.path, strerror(-r));
+                goto out;
+        }
+        qsort(ctx.entries, ctx.count, sizeof(*ctx.entries), compare_entries);
+
+        /* Names follow the name rule, so they need no escaping in JSON. */
+        if (json)
+                printf("[");
+        for (size_t i = 0; i < ctx.count; i++) {
+                char when[32];
+
+                format_time(&ctx.entries[i].mtime, when, sizeof(when));
+                if (json)
+                        printf("%s\n  {\"name\": \"%s\", \"size\": %lld, \"mtime\": \"%s\"}",
+                               i ? "," : "", ctx.entries[i].name, ctx.entries[i].size, when);
+                else
+                        printf("%-40s %10lld  %s\n", ctx.entries[i].name, ctx.entries[i].size,
+                               when);
+        }
+        if (json)
+                printf("%s]\n", ctx.count ? "\n" : "");
+
+out:
+        free(ctx.entries);
+        store_close(&s);
+        return r < 0 ? fail(r, &e) : EX_OK;
+}
+
+static int cmd_rm(const struct options *o, int argc, char **argv)
+{
+        struct vf_store s = { .dirfd = -1, .secrets_fd = -1 };
+        struct vf_err e = {};
+        int r;
+
+        if (argc != 2) {
+                log_error("usage: vaultctl rm NAME");
+                return EX_USAGE;
+        }
+        r = name_validate(argv[1], &e);
+        if (r < 0)
+                return fail(r, &e);
+
+        r = open_store(o, &s, &e);
+        if (r < 0)
+                return fail(r, &e);
+        r = store_remove(&s, argv[1], &e);
+        store_close(&s);
+        if (r < 0)
+                return fail(r, &e);
+        printf("Removed '%s'.\n", argv[1]);
+        return EX_OK;
+}
+
+static int cmd_get(const struct options *o, int argc, char **argv)
+{
+        struct vf_store s = { .dirfd = -1, .secrets_fd = -1 };
+        struct vf_caller caller;
+        struct vf_err e = {}, ce = {};
+        const char *name, *reason = "admin";
+        uint8_t *sk = NULL, *blob = NULL, *pt = NULL;
+        size_t blob_len = 0, pt_len = 0;
+        int r, ra;
+
+        if (argc != 2) {
+                log_error("usage: vaultctl get NAME");
+                return EX_USAGE;
+        }
+        name = argv[1];
+        r = name_validate(name, &e);
+        if (r < 0)
+                return fail(r, &e);
+
+        /* A read by the admin is audited like any other: no record, no bytes. */
+        r = vf_audit_open(VF_AUDIT_REQUIRED, &e);
+        if (r < 0)
+                return fail(r, &e);
+        if (caller_identify(getpid(), getuid(), getgid(), &caller, &ce) < 0) {
+                memset(&caller, 0, sizeof(caller));
+                caller.pid = getpid();
+                caller.uid = getuid();
+                caller.gid = getgid();
+                caller.auid = (uid_t)-1;
+        }
+
+        r = open_store(o, &s, &e);
+        if (r < 0) {
+                reason = "no-store";
+                goto audit;
+        }
+
+        sk = sodium_malloc(VF_SECRET_KEY_BYTES);
+        if (!sk) {
+                r = vf_fail(&e, -ENOMEM, "cannot allocate locked memory for the key");
+                reason = "no-memory";
+                goto audit;
+        }
+        r = load_key(o, &s, sk, &e);
+        if (r < 0) {
+                reason = "no-key";
+                goto audit;
+        }
+
+        r = store_get(&s, name, &blob, &blob_len, &e);
+        if (r < 0) {
+                if (r == -ENOENT)
+                        vf_fail(&e, r, "no secret named '%s' in %s; see vaultctl list", name,
+                                s.path);
+                reason = r == -ENOENT ? "not-found" : "bad-file";
+                goto audit;
+        }
+        r = crypto_open_secret(s.pk, sk, name, blob, blob_len, &pt, &pt_len, &e);
+        if (r < 0)
+                reason = "bad-file";
+
+audit:
+        ra = audit_access("get", name, r == 0, reason, &caller);
+        if (r == 0 && ra < 0) {
+                r = vf_fail(&e, ra,
+                            "the audit record for reading '%s' could not be written (%s); "
+                            "nothing was printed; check that auditing is enabled (auditctl -s)",
+                            name, strerror(-ra));
+        }
+        if (r == 0 && vf_write_all(STDOUT_FILENO, pt, pt_len) < 0)
+                r = vf_fail(&e, -errno, "cannot write the secret to standard output: %s",
+                            strerror(errno));
+
+        sodium_free(pt);
+        sodium_free(sk);
+        free(blob);
+        store_close(&s);
+        vf_audit_close();
+        return r < 0 ? fail(r, &e) : EX_OK;
+}
+
+static int cmd_unlock(const struct options *o, int argc, char **argv)
+{
+        static const struct option longopts[] = {
+                { "passphrase-file", required_argument, NULL, 'P' },
+                {},
+        };
+        struct vf_store s = { .dirfd = -1, .secrets_fd = -1 };
+        struct vf_keysource ks;
+        struct vf_err e = {};
+        uint8_t wrapped[VF_WRAPPED_BYTES], pk[VF_PUBLIC_KEY_BYTES];
+        const char *pass_file = NULL;
+        uint8_t *sk = NULL;
+        char *pass = NULL;
+        size_t pass_len = 0;
+        int c, r;
+
+        optind = 1;
+        while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+                if (c != 'P')
+                        return EX_USAGE;
+                pass_file = optarg;
+        }
+        if (optind != argc) {
+                log_error("unlock takes no argument, got '%s'", argv[optind]);
+                return EX_USAGE;
+        }
+
+        r = keysource_parse(o->keysource_spec, &ks, &e);
+        if (r < 0)
+                return fail(r, &e);
+        r = open_store(o, &s, &e);
+        if (r < 0)
+                return fail(r, &e);
+
+        sk = sodium_malloc(VF_SECRET_KEY_BYTES);
+        if (!sk) {
+                r = vf_fail(&e, -ENOMEM, "cannot allocate locked memory for the key");
+                goto out;
+        }
+
+        r = store_read_wrapped(&s, wrapped, &e);
+        if (r < 0)
+                goto out;
+
+        r = vf_read_passphrase(pass_file, "Vault passphrase: ", false, &pass, &pass_len, &e);
+        if (r < 0)
+                goto out;
+
+        r = crypto_unwrap_key(pass, pass_len, wrapped, sizeof(wrapped), pk, sk, &e);
+        if (r == -EBADMSG)
+                r = vf_fail(&e, r, "wrong passphrase for the vault %s (or %s/%s is damaged); "
+                                   "nothing was changed",
+                            s.path, s.path, VF_STORE_WRAPPED);
+        if (r < 0)
+                goto out;
+        if (sodium_memcmp(pk, s.pk, sizeof(pk)) != 0) {
+                r = vf_fail(&e, -EKEYREJECTED,
+                            "%s/%s holds the key of another vault than %s/%s; restore the "
+                            "store from a backup",
+                            s.path, VF_STORE_WRAPPED, s.path, VF_STORE_PUBFILE);
+                goto out;
+        }
+
+        r = keysource_store(&ks, pk, sk, &e);
+        if (r < 0)
+                goto out;
+        printf("Unlocked %s into %s. Mount it with vaultfs to serve it.\n", s.path,
+               o->keysource_spec);
+
+out:
+        sodium_free(sk);
+        sodium_free(pass);
+        store_close(&s);
+        return r < 0 ? fail(r, &e) : EX_OK;
+}
+
+struct mount_list {
+        char text[8192];
+        size_t len;
+        unsigned count;
+};
+
+static int append_mount(const struct vf_mount *m, void *userdata)
+{
+        struct mount_list *l = userdata;
+        int n;
+
+        n = snprintf(l->text + l->len, sizeof(l->text) - l->len, "%s\"%s\"",
+                     l->count ? ", " : "", m->target);
+        if (n > 0 && (size_t)n < sizeof(l->text) - l->len)
+                l->len += (size_t)n;
+        l->count++;
+        return 0;
+}
+
+static int count_entry(const struct vf_entry *entry, void *userdata)
+{
+        if (!entry->is_dir)
+                (*(unsigned long *)userdata)++;
+        return 0;
+}
+
+static int cmd_status(const struct options *o, int argc, char **argv)
+{
+        static const struct option longopts[] = {
+                { "json", no_argument, NULL, 'j' },
+                {},
+        };
+        struct vf_store s = { .dirfd = -1, .secrets_fd = -1 };
+        struct mount_list mounts = {};
+        struct vf_err e = {}, ke = {};
+        const char *key_state;
+        unsigned long secrets = 0;
+        char pk_hex[2 * VF_PUBLIC_KEY_BYTES + 1] = "";
+        uint8_t *sk = NULL;
+        bool json = false, store_ok;
+        int c, r, audit_enabled = -1;
+
+        optind = 1;
+        while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+                if (c != 'j')
+                        return EX_USAGE;
+                json = true;
+        }
+
+        store_ok = open_store(o, &s, &e) == 0;
+        if (store_ok) {
+                sodium_bin2hex(pk_hex, sizeof(pk_hex), s.pk, sizeof(s.pk));
+                (void)store_list(&s, "", true, count_entry, &secrets);
+
+                sk = sodium_malloc(VF_SECRET_KEY_BYTES);
+                r = sk ? load_key(o, &s, sk, &ke) : -ENOMEM;
+                key_state = r == 0 ? "unlocked"
+                            : r == -ENOENT ? "sealed"
+                            : r == -EKEYREJECTED ? "wrong-key" : "unusable";
+                sodium_free(sk);
+        } else {
+                key_state = "unknown";
+        }
+        (void)mounts_each(append_mount, &mounts);
+
+        {
+                int fd = audit_open();
+
+                if (fd >= 0) {
+                        audit_enabled = audit_is_enabled(fd);
+                        audit_close(fd);
+                }
+        }
+
+        if (json) {
+                printf("{\"store\": \"%s\", \"initialized\": %s, \"public_key\": \"%s\", "
+                       "\"secrets\": %lu, \"key_source\": \"%s\", \"key\": \"%s\", "
+                       "\"mounts\": [%s], \"audit_enabled\": %s}\n",
+                       o->store_path, store_ok ? "true" : "false", pk_hex, secrets,
+                       o->keysource_spec, key_state, mounts.text,
+                       audit_enabled < 0 ? "null" : audit_enabled ? "true" : "false");
+        } else {
+                printf("store:       %s (%s)\n", o->store_path,
+                       store_ok ? "initialized" : e.msg);
+                if (store_ok) {
+                        printf("public key:  %s\n", pk_hex);
+                        printf("secrets:     %lu\n", secrets);
+                }
+                printf("key source:  %s: %s%s%s\n", o->keysource_spec, key_state,
+                       ke.msg[0] && strcmp(key_state, "unlocked") ? " - " : "",
+                       ke.msg[0] && strcmp(key_state, "unlocked") ? ke.msg : "");
+                printf("mounts:      %s\n", mounts.count ? mounts.text : "none");
+                printf("audit:       %s\n", audit_enabled < 0   ? "status unreadable"
+                                            : audit_enabled ? "enabled"
+                                                            : "disabled (auditctl -e 1)");
+        }
+        store_close(&s);
+        return store_ok ? EX_OK : exit_status(-ENOENT);
+}
+
+static int cmd_seal(const struct options *o, int argc, char **argv)
+{
+        for (int i = 1; i < argc; i++) {
+                if (argv[i][0] == '-') {
+                        log_error("unknown seal option '%s'; usage: vaultctl seal [MOUNTPOINT...]",
+                                  argv[i]);
+                        return EX_USAGE;
+                }
+        }
+        return seal_vault(o->keysource_spec, argc - 1, argv + 1);
+}
+
+static void usage(FILE *out)
+{
+        fprintf(out,
+                "Usage: vaultctl [--store DIR] [--key-source SPEC] COMMAND [ARGS]\n"
+                "\n"
+                "Commands:\n"
+                "  init [--passphrase-file FILE]   create the store and key pair, unlock it\n"
+                "  add [--force] NAME [FILE|-]     seal a secret (stdin when FILE is - or absent)\n"
+                "  list [--json]                   names, plaintext sizes in bytes, times (UTC)\n"
+                "  rm NAME                         remove a secret\n"
+                "  get NAME                        print a secret (audited)\n"
+                "  unlock [--passphrase-file FILE] load the key into the key source again\n"
+                "  status [--json]                 store, key, mounts and audit state\n"
+                "  seal [MOUNTPOINT]               blind the agent: abort the mount, wipe the key\n"
+                "\n"
+                "Options:\n"
+                "  --store DIR          store directory (default " VF_DEFAULT_STORE ")\n"
+                "  --key-source SPEC    shm[:PATH] or keyring[:DESCRIPTION]\n"
+                "                       (default " VF_DEFAULT_KEY_SOURCE ")\n"
+                "  -h, --help           show this help\n"
+                "  -V, --version        show the version\n"
+                "\n"
+                "Passphrases come from the terminal without echo, or from a file (mode 0600)\n"
+                "named by --passphrase-file; never from the command line or the environment.\n");
+}
+
+int main(int argc, char **argv)
+{
+        static const struct option longopts[] = {
+                { "store", required_argument, NULL, 's' },
+                { "key-source", required_argument, NULL, 'k' },
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, 'V' },
+                {},
+        };
+        static const struct {
+                const char *name;
+                int (*run)(const struct options *o, int argc, char **argv);
+        } commands[] = {
+                { "init", cmd_init },     { "add", cmd_add },       { "list", cmd_list },
+                { "rm", cmd_rm },         { "get", cmd_get },       { "unlock", cmd_unlock },
+                { "status", cmd_status }, { "seal", cmd_seal },
+        };
+        struct options o = {
+                .store_path = VF_DEFAULT_STORE,
+                .keysource_spec = VF_DEFAULT_KEY_SOURCE,
+        };
+        struct rlimit no_core = { 0, 0 };
+        int c;
+
+        /* vaultctl holds the key and plaintexts too (init, unlock, add, get). */
+        (void)setrlimit(RLIMIT_CORE, &no_core);
+        (void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+        umask(077);
+        vf_log_setup("vaultctl", false, VF_LOG_INFO);
+
+        /* Stop at the command name, so its own options are its own. */
+        while ((c = getopt_long(argc, argv, "+hV", longopts, NULL)) != -1) {
+                switch (c) {
+                case 's':
+                        o.store_path = optarg;
+                        break;
+                case 'k':
+                        o.keysource_spec = optarg;
+                        break;
+                case 'h':
+                        usage(stdout);
+                        return EX_OK;
+                case 'V':
+                        printf("vaultctl %s\n", PACKAGE_VERSION);
+                        return EX_OK;
+                default:
+                        usage(stderr);
+                        return EX_USAGE;
+                }
+        }
+        if (optind >= argc) {
+                usage(stderr);
+                return EX_USAGE;
+        }
+
+        if (crypto_init() < 0) {
+                log_error("cannot initialise libsodium");
+                return EX_SOFTWARE;
+        }
+
+        for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+                if (strcmp(argv[optind], commands[i].name) == 0)
+                        return commands[i].run(&o, argc - optind, argv + optind);
+
+        log_error("unknown command '%s'; see vaultctl --help", argv[optind]);
+        return EX_USAGE;
+}

@@ -1,0 +1,126 @@
+#!/bin/bash
+# vaultctl on real input: each command, and each bad input gets a message that
+# names the value, a non-zero status, and leaves the store unchanged.
+. "$(dirname "$0")/../lib/common.sh"
+
+require "root" is_root
+
+setup_vault
+
+store_digest() {
+	(cd "$STORE" && find . -type f -print0 | sort -z | xargs -0 sha256sum) | sha256sum
+}
+
+# expect_error DESCRIPTION PATTERN COMMAND...: COMMAND fails, its stderr
+# matches PATTERN, and the store is byte for byte what it was.
+expect_error() {
+	local desc=$1 pattern=$2 before after err rc
+	shift 2
+	before=$(store_digest)
+	err=$("$@" 2>&1 >/dev/null </dev/null)
+	rc=$?
+	after=$(store_digest)
+	if [ "$rc" -ne 0 ] && grep -qE -- "$pattern" <<<"$err" && [ "$before" = "$after" ]; then
+		ok "$desc"
+	else
+		not_ok "$desc"
+		diag "status $rc, stderr: $err"
+	fi
+}
+
+printf 'v1' >"$TEST_DIR/v1"
+check "add from a file" "${VCTL[@]}" add github/token "$TEST_DIR/v1"
+check "add from stdin" sh -c "printf 'cf' | $(printf '%q ' "${VCTL[@]}") add cloudflare/example.com"
+check "get prints the exact bytes" test "$("${VCTL[@]}" get github/token)" = v1
+check "list shows both names" \
+	test "$("${VCTL[@]}" list | awk '{print $1}' | tr '\n' ' ')" = "cloudflare/example.com github/token "
+check "list shows the plaintext size" \
+	test "$("${VCTL[@]}" list | awk '$1 == "github/token" {print $2}')" = 2
+check "list --json is valid JSON with names and sizes" \
+	python3 -c 'import json,sys; d=json.load(sys.stdin); assert [e["name"] for e in d] == ["cloudflare/example.com","github/token"] and d[1]["size"] == 2' \
+	< <("${VCTL[@]}" list --json)
+check "status --json reports the key as unlocked" \
+	python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["key"] == "unlocked" and d["secrets"] == 2' \
+	< <("${VCTL[@]}" status --json)
+
+# Bad names: each is refused with the name and the rule.
+for bad in "" "/abs" "a//b" ".hidden" "a/.b" "a/../b" "has space" "a/" 'semi;colon' "$(printf 'x%.0s' {1..256})"; do
+	expect_error "add rejects the name '${bad:0:20}'" "secret name|name" \
+		"${VCTL[@]}" add "$bad" "$TEST_DIR/v1"
+done
+long=$(printf 'abcdefghij%.0s' {1..102})/x
+expect_error "add rejects a name over 1024 bytes" "1024" "${VCTL[@]}" add "$long" "$TEST_DIR/v1"
+
+# Bad secrets and files.
+: >"$TEST_DIR/empty"
+expect_error "add rejects an empty secret" "empty" "${VCTL[@]}" add new/empty "$TEST_DIR/empty"
+head -c $((1024 * 1024 + 1)) /dev/zero >"$TEST_DIR/big"
+expect_error "add rejects a secret over 1 MiB" "1 MiB" "${VCTL[@]}" add new/big "$TEST_DIR/big"
+head -c $((1024 * 1024)) /dev/urandom >"$TEST_DIR/max"
+check "add accepts exactly 1 MiB" "${VCTL[@]}" add new/max "$TEST_DIR/max"
+check "a 1 MiB secret reads back whole" cmp <("${VCTL[@]}" get new/max) "$TEST_DIR/max"
+expect_error "add refuses to replace without --force" "already exists.*--force" \
+	"${VCTL[@]}" add github/token "$TEST_DIR/v1"
+expect_error "add names a missing input file" "$TEST_DIR/missing" \
+	"${VCTL[@]}" add new/x "$TEST_DIR/missing"
+expect_error "add refuses a name below an existing secret" "github/token" \
+	"${VCTL[@]}" add github/token/sub "$TEST_DIR/v1"
+expect_error "rm names a missing secret" "nope/missing" "${VCTL[@]}" rm nope/missing
+expect_error "get names a missing secret" "nope/missing" "${VCTL[@]}" get nope/missing
+expect_error "an unknown command is named" "frobnicate" "${VCTL[@]}" frobnicate
+expect_error "init refuses an existing store" "already" \
+	"${VCTL[@]}" init --passphrase-file "$PASSFILE"
+expect_error "a bad key source is named with the accepted forms" "floppy:.*shm" \
+	"$VAULTCTL" --store "$STORE" --key-source floppy:/x get github/token
+
+# Passphrase handling.
+printf 'wrong passphrase\n' >"$TEST_DIR/wrong"
+chmod 600 "$TEST_DIR/wrong"
+cp "$KEY" "$TEST_DIR/key.saved"
+expect_error "unlock with a wrong passphrase fails clearly" "wrong passphrase" \
+	"${VCTL[@]}" unlock --passphrase-file "$TEST_DIR/wrong"
+check "a failed unlock leaves the key source as it was" cmp "$KEY" "$TEST_DIR/key.saved"
+chmod 644 "$TEST_DIR/wrong"
+expect_error "a passphrase file others can read is refused" "chmod 600" \
+	"${VCTL[@]}" unlock --passphrase-file "$TEST_DIR/wrong"
+expect_error "unlock without a terminal or file says what to pass" "passphrase-file" \
+	setsid "${VCTL[@]}" unlock
+
+# Key custody: loose permissions, wrong owner, corruption.
+chmod 644 "$KEY"
+expect_error "a key file others can read is refused with the fix" "chmod 600" \
+	"${VCTL[@]}" get github/token
+chmod 600 "$KEY"
+chown 65534 "$KEY"
+expect_error "a key file owned by another user is refused" "chown" \
+	"${VCTL[@]}" get github/token
+chown 0 "$KEY"
+printf 'garbage' >"$KEY"
+expect_error "a corrupt key file gives a clear error" "corrupt" "${VCTL[@]}" get github/token
+rm -f "$KEY"
+expect_error "a missing key says the vault is sealed" "sealed|unlock" \
+	"${VCTL[@]}" get github/token
+check "unlock with the passphrase restores the key" \
+	"${VCTL[@]}" unlock --passphrase-file "$PASSFILE"
+check "the key file is mode 0600" test "$(stat -c %a "$KEY")" = 600
+check "get works again after unlock" test "$("${VCTL[@]}" get github/token)" = v1
+
+# A key from another vault is refused by name.
+OTHER=$TEST_DIR/other-store
+OTHER_KEY=/dev/shm/vaultfs-test-other.$$
+add_cleanup "rm -f '$OTHER_KEY'"
+"$VAULTCTL" --store "$OTHER" --key-source "shm:$OTHER_KEY" init --passphrase-file "$PASSFILE" >/dev/null
+expect_error "a key of another vault is refused" "another vault" \
+	"$VAULTCTL" --store "$STORE" --key-source "shm:$OTHER_KEY" get github/token
+
+# Store permissions.
+chmod 770 "$STORE"
+expect_error "a group-writable store is refused" "chmod 700" "${VCTL[@]}" list
+chmod 700 "$STORE"
+
+check "rm removes a secret" "${VCTL[@]}" rm cloudflare/example.com
+check_fails "rm leaves no empty directory" test -e "$STORE/secrets/cloudflare"
+check "the passphrase never appears in the process table or environment" \
+	sh -c "! grep -rq 'correct horse' /proc/self/environ"
+
+finish

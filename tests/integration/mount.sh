@@ -1,0 +1,122 @@
+#!/bin/bash
+# A real mount: the allowed uid reads the right bytes, others get EACCES,
+# every write path gets EROFS, a damaged file gives EIO, changes show up.
+. "$(dirname "$0")/../lib/common.sh"
+
+require "root" is_root
+require "/dev/fuse" test -c /dev/fuse
+
+setup_vault
+make_agent_user
+OTHER_USER=vfother$$
+useradd --system --no-create-home --shell /usr/sbin/nologin "$OTHER_USER"
+add_cleanup "userdel '$OTHER_USER'"
+OTHER_UID=$(id -u "$OTHER_USER")
+
+# Secrets: text, binary with NUL bytes, empty lines, an ed25519 key.
+printf 'ghp_exampletoken123\n' >"$TEST_DIR/token"
+head -c 4096 /dev/urandom >"$TEST_DIR/binary"
+printf '\0\0tail' >>"$TEST_DIR/binary"
+printf 'line one\n\n\nline four\n\n' >"$TEST_DIR/lines"
+ssh-keygen -q -t ed25519 -N '' -C vaultfs-test -f "$TEST_DIR/id_ed25519"
+printf 'db-password\n' >"$TEST_DIR/db"
+
+"${VCTL[@]}" add github/token "$TEST_DIR/token" >/dev/null
+"${VCTL[@]}" add bin/blob "$TEST_DIR/binary" >/dev/null
+"${VCTL[@]}" add text/lines - <"$TEST_DIR/lines" >/dev/null
+"${VCTL[@]}" add ssh/id_ed25519 "$TEST_DIR/id_ed25519" >/dev/null
+"${VCTL[@]}" add db/password "$TEST_DIR/db" >/dev/null
+
+mount_vault "# test policy
+allow uid=$AGENT_UID secrets=github/*,bin/*,text/*,ssh/*,late/*"
+
+# Reads by the allowed uid, byte for byte.
+check "allowed uid reads the token with cat" \
+	cmp <(as_agent cat "$MNT/github/token") "$TEST_DIR/token"
+check "allowed uid reads a binary secret with NUL bytes" \
+	cmp <(as_agent cat "$MNT/bin/blob") "$TEST_DIR/binary"
+check "allowed uid reads a secret with empty lines" \
+	cmp <(as_agent cat "$MNT/text/lines") "$TEST_DIR/lines"
+check "ssh-keygen -y reads the ed25519 key from the vault" \
+	cmp <(as_agent ssh-keygen -y -f "$MNT/ssh/id_ed25519") "$TEST_DIR/id_ed25519.pub"
+check "stat shows mode 0400 and the plaintext size" \
+	test "$(stat -c '%a %s' "$MNT/github/token")" = "400 $(stat -c %s "$TEST_DIR/token")"
+check "directories show mode 0500" test "$(stat -c '%a' "$MNT/github")" = 500
+
+# Denials.
+err=$(as_agent cat "$MNT/db/password" 2>&1 >/dev/null)
+check "allowed uid is denied a secret outside its rule" \
+	grep -q "Permission denied" <<<"$err"
+err=$(setpriv --reuid "$OTHER_UID" --regid "$OTHER_UID" --clear-groups -- \
+	cat "$MNT/github/token" 2>&1 >/dev/null)
+check "another uid gets Permission denied" grep -q "Permission denied" <<<"$err"
+check_fails "root with no rule is denied too" cat "$MNT/github/token"
+check "readdir lists to the agent only what it may open" \
+	test "$(as_agent ls "$MNT" | tr '\n' ' ')" = "bin github ssh text "
+check "readdir lists nothing to another uid" \
+	test -z "$(setpriv --reuid "$OTHER_UID" --regid "$OTHER_UID" --clear-groups -- ls "$MNT")"
+
+# Every mutating path is read-only.
+erofs() {
+	local out
+	out=$("$@" 2>&1)
+	[ $? -ne 0 ] && grep -q "Read-only file system" <<<"$out"
+}
+check "write to a secret gets EROFS" erofs sh -c "echo x >'$MNT/github/token'"
+check "append gets EROFS" erofs sh -c "echo x >>'$MNT/github/token'"
+check "create gets EROFS" erofs touch "$MNT/github/new"
+check "mkdir gets EROFS" erofs mkdir "$MNT/newdir"
+check "rename gets EROFS" erofs mv "$MNT/github/token" "$MNT/github/moved"
+check "unlink gets EROFS" erofs rm -f "$MNT/github/token"
+check "chmod gets EROFS" erofs chmod 644 "$MNT/github/token"
+check "truncate gets EROFS" erofs truncate -s 0 "$MNT/github/token"
+check "symlink gets EROFS" erofs ln -s x "$MNT/github/link"
+check "setxattr gets EROFS" erofs setfattr -n user.x -v y "$MNT/github/token"
+check "the token is unchanged after the attempts" \
+	cmp <(as_agent cat "$MNT/github/token") "$TEST_DIR/token"
+
+# A secret added, replaced or removed with vaultctl shows without a remount.
+printf 'late value' | "${VCTL[@]}" add late/one >/dev/null
+sleep 1.1
+check "a secret added while mounted is readable within 1 s" \
+	test "$(as_agent cat "$MNT/late/one")" = "late value"
+printf 'new value' | "${VCTL[@]}" add --force late/one >/dev/null
+sleep 1.1
+check "a replaced secret shows its new value" \
+	test "$(as_agent cat "$MNT/late/one")" = "new value"
+"${VCTL[@]}" rm late/one >/dev/null
+sleep 1.1
+check_fails "a removed secret is gone within 1 s" test -e "$MNT/late/one"
+
+# A damaged store: flipped bit, renamed over another name, truncated.
+sec=$STORE/secrets
+cp "$sec/github/token" "$TEST_DIR/token.sealed"
+python3 - "$sec/github/token" <<'PY'
+import sys
+p = sys.argv[1]
+b = bytearray(open(p, 'rb').read())
+b[len(b) // 2] ^= 0x01
+open(p, 'wb').write(bytes(b))
+PY
+err=$(as_agent cat "$MNT/github/token" 2>&1 >/dev/null)
+check "a flipped bit gives EIO" grep -q "Input/output error" <<<"$err"
+cp "$TEST_DIR/token.sealed" "$sec/github/token"
+check "the restored file reads again" cmp <(as_agent cat "$MNT/github/token") "$TEST_DIR/token"
+
+cp "$sec/bin/blob" "$sec/github/token"
+err=$(as_agent cat "$MNT/github/token" 2>&1 >/dev/null)
+check "a file copied over another name gives EIO" grep -q "Input/output error" <<<"$err"
+head -c 50 "$TEST_DIR/token.sealed" >"$sec/github/token"
+err=$(as_agent cat "$MNT/github/token" 2>&1 >/dev/null)
+check "a truncated file gives EIO" grep -q "Input/output error" <<<"$err"
+cp "$TEST_DIR/token.sealed" "$sec/github/token"
+check "the daemon log names the refused secret" grep -q "github/token" "$TEST_DIR/vaultfs.log"
+check_fails "the daemon log holds no secret byte" grep -q "ghp_exampletoken123" "$TEST_DIR/vaultfs.log"
+
+# SIGTERM: wipes, unmounts cleanly.
+kill -TERM "$VAULTFS_PID"
+for _ in $(seq 1 50); do kill -0 "$VAULTFS_PID" 2>/dev/null || break; sleep 0.1; done
+check_fails "SIGTERM stops the daemon" kill -0 "$VAULTFS_PID"
+check_fails "SIGTERM unmounts" grep -q " $MNT fuse.vaultfs " /proc/self/mountinfo
+
+finish
