@@ -80,6 +80,11 @@ finish() {
 
 trap 'run_cleanup' EXIT
 
+# Integration tests mount, toggle auditing and read auditd's log: run them
+# one at a time, and never beside a unit test that turns auditing off.
+exec 9>/tmp/vaultfs-tests.lock
+flock 9
+
 # A fresh store, passphrase file and shm key path for this test.
 setup_vault() {
 	TEST_DIR=$(mktemp -d /tmp/vaultfs-test.XXXXXX)

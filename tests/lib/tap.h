@@ -8,6 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Tests that change system-wide state (auditing on or off, the audit rules)
+ * hold this lock, and so do the integration tests, which need that state
+ * stable while they run. */
+#define VF_TEST_LOCK "/tmp/vaultfs-tests.lock"
+
 static int tap_count;
 static int tap_failed;
 

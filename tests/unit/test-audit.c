@@ -9,7 +9,9 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <sys/file.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -623,8 +625,17 @@ int main(void)
                  rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
 
         if (need(geteuid() == 0 && auditd_running(), "root and a running auditd")) {
+                /* The integration tests need auditing on while they run, and
+                 * test_disabled() turns it off: take the lock they share. */
+                int lock_fd = open(VF_TEST_LOCK, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+
+                if (lock_fd < 0 || flock(lock_fd, LOCK_EX) < 0) {
+                        printf("Bail out! cannot lock %s: %s\n", VF_TEST_LOCK, strerror(errno));
+                        return EXIT_FAILURE;
+                }
                 test_records(marker);
                 test_disabled(marker);
+                close(lock_fd);
         }
 
         return tap_done();
