@@ -1,0 +1,132 @@
+#!/bin/bash
+# vaultctl seal blinds an agent that holds a secret open and has its cwd in
+# the vault, where a plain unmount fails with EBUSY; the daemon blinds itself
+# when its key disappears; a killed daemon never serves again.
+. "$(dirname "$0")/../lib/common.sh"
+
+require "root" is_root
+require "/dev/fuse" test -c /dev/fuse
+
+setup_vault
+make_agent_user
+printf 'sealed-secret' | "${VCTL[@]}" add github/token >/dev/null
+mount_vault "allow uid=$AGENT_UID secrets=github/*"
+
+# start_agents: one process re-reads an open descriptor in a loop, another
+# sits with its cwd inside the vault; both log every failure.
+start_agents() {
+	READER_LOG=$TEST_DIR/reader.log
+	CWD_LOG=$TEST_DIR/cwd.log
+	: >"$READER_LOG"
+	: >"$CWD_LOG"
+	chmod 666 "$READER_LOG" "$CWD_LOG"
+	as_agent python3 -c '
+import os, sys, time
+fd = os.open(sys.argv[1], os.O_RDONLY)
+log = open(sys.argv[2], "a", buffering=1)
+while True:
+    try:
+        data = os.pread(fd, 64, 0)
+        log.write("read %s\n" % data.decode())
+    except OSError as e:
+        log.write("error %s\n" % e.strerror)
+    time.sleep(0.01)
+' "$MNT/github/token" "$READER_LOG" &
+	READER_PID=$!
+	add_cleanup "kill $READER_PID"
+	(cd "$MNT/github" && exec setpriv --reuid "$AGENT_UID" --regid "$AGENT_UID" --clear-groups -- \
+		sh -c 'while :; do if ls . >/dev/null 2>&1; then echo ok; else echo error; fi; sleep 0.01; done' \
+		>>"$CWD_LOG" 2>&1) &
+	CWD_PID=$!
+	add_cleanup "kill $CWD_PID"
+	sleep 0.5
+}
+
+start_agents
+check "the agent reads through its open descriptor" grep -q "read sealed-secret" "$READER_LOG"
+check "the agent lists its cwd inside the vault" grep -q "^ok" "$CWD_LOG"
+
+# The plain unmount fails while the agent is busy: the bug seal fixes.
+err=$(fusermount3 -u "$MNT" 2>&1)
+rc=$?
+check "fusermount3 -u fails while the agent holds the vault" test "$rc" -ne 0
+check "fusermount3 -u reports the mount busy" grep -qi "busy" <<<"$err"
+check "after the failed unmount the vault still serves" \
+	grep -q " $MNT fuse.vaultfs " /proc/self/mountinfo
+lines_before=$(wc -l <"$READER_LOG")
+sleep 0.3
+check "and the agent keeps reading the secret" \
+	test "$(tail -n +"$((lines_before + 1))" "$READER_LOG" | grep -c 'read sealed-secret')" -gt 0
+
+# The seal.
+"${VCTL[@]}" seal "$MNT" >"$TEST_DIR/seal.out" 2>&1
+rc=$?
+diag "$(cat "$TEST_DIR/seal.out")"
+check "vaultctl seal exits 0" test "$rc" = 0
+reader_mark=$(wc -l <"$READER_LOG")
+cwd_mark=$(wc -l <"$CWD_LOG")
+sleep 0.5
+check "the reader's open descriptor fails after the seal" \
+	grep -q "^error" <(tail -n +"$((reader_mark + 1))" "$READER_LOG")
+check "the reader reads nothing after the seal" \
+	test "$(tail -n +"$((reader_mark + 1))" "$READER_LOG" | grep -c '^read')" = 0
+check "the process with its cwd in the vault gets errors" \
+	test "$(tail -n +"$((cwd_mark + 1))" "$CWD_LOG" | grep -c '^ok')" = 0
+check_fails "the key file is gone" test -e "$KEY"
+check "the mount point is empty" test -z "$(ls -A "$MNT")"
+check_fails "the mount point is no longer a vaultfs mount" \
+	grep -q " $MNT fuse.vaultfs " /proc/self/mountinfo
+check_fails "the daemon has exited" kill -0 "$VAULTFS_PID"
+check "seal printed its verification" grep -q "verify: no key in" "$TEST_DIR/seal.out"
+check "the seal was audited" \
+	sh -c "ausearch --input-logs -m TRUSTED_APP -ts recent --raw 2>/dev/null | grep -q 'op=seal'"
+
+out=$("${VCTL[@]}" seal "$MNT" 2>&1)
+rc=$?
+check "a second seal exits 0" test "$rc" = 0
+check "a second seal says it was already sealed" grep -q "Already sealed" <<<"$out"
+kill "$READER_PID" "$CWD_PID" 2>/dev/null
+
+# Restoring takes the passphrase and a new mount.
+check "unlock restores the key" "${VCTL[@]}" unlock --passphrase-file "$PASSFILE"
+mount_vault "allow uid=$AGENT_UID secrets=github/*"
+check "a new mount serves again" test "$(as_agent cat "$MNT/github/token")" = sealed-secret
+
+# The key removed under a running daemon: it blinds itself within a second.
+as_agent python3 -c '
+import os, sys, time
+fd = os.open(sys.argv[1], os.O_RDONLY)
+os.pread(fd, 64, 0)
+time.sleep(30)
+' "$MNT/github/token" &
+HOLDER_PID=$!
+add_cleanup "kill $HOLDER_PID"
+sleep 0.3
+rm -f "$KEY"
+start=$(date +%s%N)
+while grep -q " $MNT fuse.vaultfs " /proc/self/mountinfo && [ $(($(date +%s%N) - start)) -lt 3000000000 ]; do
+	sleep 0.05
+done
+diag "mount gone $(( ($(date +%s%N) - start) / 1000000 )) ms after the key file was removed"
+check_fails "the mount is gone after the key file is removed" \
+	grep -q " $MNT fuse.vaultfs " /proc/self/mountinfo
+sleep 0.5
+check_fails "the daemon exited after losing its key" kill -0 "$VAULTFS_PID"
+check_fails "nothing is served after the key loss" as_agent cat "$MNT/github/token"
+check "the daemon logged the key loss" grep -q "key is gone" "$TEST_DIR/vaultfs.log"
+check "the key loss was audited" \
+	sh -c "ausearch --input-logs -m TRUSTED_APP -ts recent --raw 2>/dev/null | grep -q 'op=key-lost'"
+kill "$HOLDER_PID" 2>/dev/null
+
+# SIGKILL of the daemon: the mount fails with ENOTCONN and never serves.
+"${VCTL[@]}" unlock --passphrase-file "$PASSFILE" >/dev/null
+mount_vault "allow uid=$AGENT_UID secrets=github/*"
+check "the remounted vault serves" test "$(as_agent cat "$MNT/github/token")" = sealed-secret
+kill -KILL "$VAULTFS_PID"
+sleep 0.2
+err=$(as_agent cat "$MNT/github/token" 2>&1)
+check "after SIGKILL reads fail with ENOTCONN" grep -q "Transport endpoint is not connected" <<<"$err"
+check_fails "after SIGKILL nothing is served" grep -q sealed-secret <<<"$err"
+umount -l "$MNT"
+
+finish
