@@ -70,7 +70,7 @@ mkdir -p "$mnt"
 	2>"$work/vaultfs.log" &
 daemon_pid=$!
 for _ in $(seq 1 100); do
-	grep -q " $mnt fuse.vaultfs " /proc/self/mountinfo && break
+	grep -q " $mnt fuse.vaultfs " /proc/self/mounts && break
 	sleep 0.05
 done
 run ls -l "$mnt"

@@ -140,7 +140,7 @@ mount_vault() {
 wait_for_mount() {
 	local i
 	for i in $(seq 1 100); do
-		if grep -q " $(realpath "$1") fuse.vaultfs " /proc/self/mountinfo 2>/dev/null; then
+		if grep -q " $(realpath "$1") fuse.vaultfs " /proc/self/mounts 2>/dev/null; then
 			return 0
 		fi
 		if [ -n "${VAULTFS_PID:-}" ] && ! kill -0 "$VAULTFS_PID" 2>/dev/null; then
@@ -157,3 +157,6 @@ wait_for_mount() {
 as_agent() {
 	setpriv --reuid "$AGENT_UID" --regid "$AGENT_UID" --clear-groups -- "$@"
 }
+
+# alive PID: whether the process still exists.
+alive() { kill -0 "$1" 2>/dev/null; }

@@ -1,0 +1,145 @@
+#!/bin/bash
+# agent-kill-switch in a network namespace the test creates: before, the
+# agent reaches a loopback listener and reads its vault; after, it reaches
+# nothing, its processes are gone, the vault is sealed, the alert ran; a
+# second run changes nothing and succeeds.
+. "$(dirname "$0")/../lib/common.sh"
+
+require "root" is_root
+require "/dev/fuse" test -c /dev/fuse
+require "nftables (nft)" command -v nft
+require "network namespaces (ip netns)" command -v ip
+
+KILL_SWITCH=$VF_SRCDIR/tools/agent-kill-switch
+
+setup_vault
+make_agent_user
+printf 'ks-secret' | "${VCTL[@]}" add app/token >/dev/null
+mount_vault "allow uid=$AGENT_UID secrets=app/*"
+
+NETNS=vfks$$
+ip netns add "$NETNS"
+add_cleanup "ip netns del '$NETNS'"
+ip -n "$NETNS" link set lo up
+in_netns() { nsenter --net="/run/netns/$NETNS" -- "$@"; }
+
+# A loopback listener inside the namespace, accepting and closing.
+PORT=$((20000 + RANDOM % 20000))
+in_netns python3 -c '
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen(16)
+s.settimeout(60)
+while True:
+    try:
+        c, _ = s.accept()
+        c.close()
+    except socket.timeout:
+        break
+' "$PORT" &
+LISTENER_PID=$!
+add_cleanup "kill $LISTENER_PID"
+sleep 0.5
+
+agent_connects() {
+	in_netns setpriv --reuid "$AGENT_UID" --regid "$AGENT_UID" --clear-groups -- \
+		/usr/bin/python3 -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=2).close()' "$PORT" \
+		2>/dev/null
+}
+
+check "before: the agent uid reaches the loopback listener" agent_connects
+check "before: the agent reads its token" test "$(as_agent cat "$MNT/app/token")" = ks-secret
+as_agent sleep 600 &
+AGENT_SLEEP=$!
+(cd "$MNT/app" && exec setpriv --reuid "$AGENT_UID" --regid "$AGENT_UID" --clear-groups -- sleep 600) &
+AGENT_CWD=$!
+sleep 0.2
+check "before: the agent's processes run" alive "$AGENT_SLEEP"
+
+# AIDE, when installed, gets a small database of its own in the test dir.
+AIDE_CONF=
+if command -v aide >/dev/null; then
+	mkdir -p "$TEST_DIR/aide-watched"
+	echo watched >"$TEST_DIR/aide-watched/file"
+	AIDE_CONF=$TEST_DIR/aide.conf
+	cat >"$AIDE_CONF" <<AIDE
+database_in=file:$TEST_DIR/aide.db
+database_out=file:$TEST_DIR/aide.db.new
+$TEST_DIR/aide-watched p+u+g+sha256
+AIDE
+	aide --init --config "$AIDE_CONF" >/dev/null 2>&1
+	mv "$TEST_DIR/aide.db.new" "$TEST_DIR/aide.db"
+fi
+
+CONF=$TEST_DIR/kill-switch.conf
+cat >"$CONF" <<CONF
+# Test configuration: only the throwaway user and vault of this test.
+AGENT_USER=$AGENT_USER
+AGENT_UNIT=
+MOUNTPOINT=$MNT
+KEY_SOURCE=$KEYSRC
+ALERT_COMMAND=cat > $TEST_DIR/alert.txt
+AIDE_LOG_DIR=$TEST_DIR/aide-logs
+AIDE_CONFIG=$AIDE_CONF
+VAULTCTL=$VAULTCTL
+CONF
+chmod 644 "$CONF"
+
+# A dry run changes nothing.
+out=$(in_netns "$KILL_SWITCH" --config "$CONF" --dry-run 2>&1)
+rc=$?
+check "--dry-run exits 0" test "$rc" = 0
+check "--dry-run prints the seal in its plan" grep -q "would seal the vault" <<<"$out"
+check "--dry-run prints the network rule in its plan" grep -q "skuid $AGENT_UID" <<<"$out"
+check "--dry-run leaves the vault mounted" grep -q " $MNT fuse.vaultfs " /proc/self/mounts
+check "--dry-run leaves the agent running" alive "$AGENT_SLEEP"
+check "--dry-run leaves the network open" agent_connects
+
+# A config that others can write is refused before anything happens.
+chmod 666 "$CONF"
+out=$(in_netns "$KILL_SWITCH" --config "$CONF" 2>&1)
+check "a group- or world-writable config is refused" grep -q "chmod 644" <<<"$out"
+chmod 644 "$CONF"
+
+# The real run.
+in_netns "$KILL_SWITCH" --config "$CONF" >"$TEST_DIR/ks.out" 2>&1
+rc=$?
+diag "$(cat "$TEST_DIR/ks.out")"
+check "the kill switch exits 0" test "$rc" = 0
+for s in seal network stop aide alert; do
+	check "the summary has a line for $s" grep -Eq "^  $s " "$TEST_DIR/ks.out"
+done
+check_fails "after: the agent uid no longer reaches the listener" agent_connects
+check "after: root in the namespace still reaches the listener" \
+	in_netns python3 -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=2).close()' "$PORT"
+sleep 0.2
+check_fails "after: the agent's sleeping process is gone" alive "$AGENT_SLEEP"
+check_fails "after: the process with its cwd in the vault is gone" alive "$AGENT_CWD"
+check "after: no process of the agent uid remains" test -z "$(pgrep -U "$AGENT_UID")"
+check_fails "after: the vault is unmounted" grep -q " $MNT fuse.vaultfs " /proc/self/mounts
+check_fails "after: the key is gone" test -e "$KEY"
+check "after: the alert ran with the summary" grep -q "kill switch run" "$TEST_DIR/alert.txt"
+if [ -n "$AIDE_CONF" ]; then
+	check "after: an AIDE log was written" test -n "$(ls "$TEST_DIR"/aide-logs/kill-switch-*.log)"
+fi
+
+# A second run: already sealed, rule in place, nothing to kill, success.
+in_netns "$KILL_SWITCH" --config "$CONF" >"$TEST_DIR/ks2.out" 2>&1
+rc=$?
+check "a second run exits 0" test "$rc" = 0
+check "a second run finds the vault already sealed" grep -q "Already sealed" "$TEST_DIR/ks2.out"
+check "a second run finds the network rule in place" grep -q "already in place" "$TEST_DIR/ks2.out"
+check "the drop rule exists exactly once" \
+	test "$(in_netns nft list ruleset | grep -c "meta skuid $AGENT_UID ")" = 1
+
+# A step that fails does not stop the others, and the exit status says so.
+sed -i 's|^ALERT_COMMAND=.*|ALERT_COMMAND=false|' "$CONF"
+in_netns "$KILL_SWITCH" --config "$CONF" >"$TEST_DIR/ks3.out" 2>&1
+rc=$?
+check "a failing alert makes the exit status non-zero" test "$rc" = 1
+check "the failing step is marked FAILED" grep -Eq "^  alert +FAILED" "$TEST_DIR/ks3.out"
+check "the other steps still ran" grep -Eq "^  stop +ok" "$TEST_DIR/ks3.out"
+
+finish
