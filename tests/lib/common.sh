@@ -24,8 +24,10 @@ not_ok() {
 	echo "not ok $tap_n - $*"
 }
 
+# diag TEXT...: comment lines; every line is prefixed, so output that
+# happens to start with "ok" is never read as a test result.
 diag() {
-	printf '# %s\n' "$@"
+	printf '%s\n' "$@" | sed 's/^/# /'
 }
 
 # check DESCRIPTION COMMAND...: one TAP line for the exit status of COMMAND.
