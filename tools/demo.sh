@@ -73,7 +73,8 @@ for _ in $(seq 1 100); do
 	grep -q " $mnt fuse.vaultfs " /proc/self/mounts && break
 	sleep 0.05
 done
-run ls -l "$mnt"
+echo "Each caller sees only what it may open; as uid $agent_uid:"
+run setpriv --reuid "$agent_uid" --regid "$agent_uid" --clear-groups ls -lR "$mnt"
 
 say "5. The allowed caller (uid $agent_uid) reads its token with cat"
 run setpriv --reuid "$agent_uid" --regid "$agent_uid" --clear-groups cat "$mnt/github/token"
