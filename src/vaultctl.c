@@ -596,13 +596,36 @@ struct mount_list {
         unsigned count;
 };
 
+/* Escape s as the inside of a JSON string into buf: paths may hold quotes,
+ * backslashes and control characters. Output that does not fit is cut. */
+static void json_escape(const char *s, char *buf, size_t len)
+{
+        size_t n = 0;
+
+        for (; *s && n + 7 < len; s++) {
+                unsigned char c = (unsigned char)*s;
+
+                if (c == '"' || c == '\\') {
+                        buf[n++] = '\\';
+                        buf[n++] = (char)c;
+                } else if (c < 0x20) {
+                        n += (size_t)snprintf(buf + n, len - n, "\\u%04x", c);
+                } else {
+                        buf[n++] = (char)c;
+                }
+        }
+        buf[n] = '\0';
+}
+
 static int append_mount(const struct vf_mount *m, void *userdata)
 {
         struct mount_list *l = userdata;
+        char target[sizeof(m->target) * 6 + 1];
         int n;
 
+        json_escape(m->target, target, sizeof(target));
         n = snprintf(l->text + l->len, sizeof(l->text) - l->len, "%s\"%s\"",
-                     l->count ? ", " : "", m->target);
+                     l->count ? ", " : "", target);
         if (n > 0 && (size_t)n < sizeof(l->text) - l->len)
                 l->len += (size_t)n;
         l->count++;
@@ -665,11 +688,15 @@ static int cmd_status(const struct options *o, int argc, char **argv)
         }
 
         if (json) {
+                char store_json[4096 * 6 + 1], keysource_json[4096 * 6 + 1];
+
+                json_escape(o->store_path, store_json, sizeof(store_json));
+                json_escape(o->keysource_spec, keysource_json, sizeof(keysource_json));
                 printf("{\"store\": \"%s\", \"initialized\": %s, \"public_key\": \"%s\", "
                        "\"secrets\": %lu, \"key_source\": \"%s\", \"key\": \"%s\", "
                        "\"mounts\": [%s], \"audit_enabled\": %s}\n",
-                       o->store_path, store_ok ? "true" : "false", pk_hex, secrets,
-                       o->keysource_spec, key_state, mounts.text,
+                       store_json, store_ok ? "true" : "false", pk_hex, secrets,
+                       keysource_json, key_state, mounts.text,
                        audit_enabled < 0 ? "null" : audit_enabled ? "true" : "false");
         } else {
                 printf("store:       %s (%s)\n", o->store_path,
