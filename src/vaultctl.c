@@ -27,6 +27,7 @@
 #include "audit.h"
 #include "caller.h"
 #include "crypto.h"
+#include "doctor.h"
 #include "keysource.h"
 #include "mounts.h"
 #include "names.h"
@@ -729,6 +730,60 @@ static int cmd_seal(const struct options *o, int argc, char **argv)
         return seal_vault(o->keysource_spec, argc - 1, argv + 1);
 }
 
+static int cmd_doctor(const struct options *o, int argc, char **argv)
+{
+        static const struct option longopts[] = {
+                { "json", no_argument, NULL, 'j' },
+                { "agent", required_argument, NULL, 'a' },
+                { "mountpoint", required_argument, NULL, 'm' },
+                { "policy", required_argument, NULL, 'p' },
+                { "profile", required_argument, NULL, 'P' },
+                { "aide-db", required_argument, NULL, 'D' },
+                {},
+        };
+        struct doctor_config cfg = {
+                .store_path = o->store_path,
+                .keysource_spec = o->keysource_spec,
+                .policy_path = SYSCONFDIR "/vaultfs/policy",
+        };
+        bool json = false;
+        int c;
+
+        optind = 1;
+        while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+                switch (c) {
+                case 'j':
+                        json = true;
+                        break;
+                case 'a':
+                        cfg.agent_user = optarg;
+                        break;
+                case 'm':
+                        cfg.mountpoint = optarg;
+                        break;
+                case 'p':
+                        cfg.policy_path = optarg;
+                        break;
+                case 'P':
+                        cfg.agent_profile = optarg;
+                        break;
+                case 'D':
+                        cfg.aide_db_path = optarg;
+                        break;
+                default:
+                        log_error("usage: vaultctl doctor [--json] [--agent USER] "
+                                  "[--mountpoint PATH] [--policy FILE] [--profile NAME] "
+                                  "[--aide-db FILE]");
+                        return EX_USAGE;
+                }
+        }
+        if (optind != argc) {
+                log_error("doctor takes no argument, got '%s'", argv[optind]);
+                return EX_USAGE;
+        }
+        return doctor_run(&cfg, json);
+}
+
 static void usage(FILE *out)
 {
         fprintf(out,
@@ -743,6 +798,10 @@ static void usage(FILE *out)
                 "  unlock [--passphrase-file FILE] load the key into the key source again\n"
                 "  status [--json]                 store, key, mounts and audit state\n"
                 "  seal [MOUNTPOINT]               blind the agent: abort the mount, wipe the key\n"
+                "  doctor [--json] [--agent USER] [--mountpoint PATH] [--policy FILE]\n"
+                "         [--profile NAME] [--aide-db FILE]\n"
+                "                                  check key, store, mount, AppArmor, audit,\n"
+                "                                  policy and AIDE; exit 1 on any FAIL\n"
                 "\n"
                 "Options:\n"
                 "  --store DIR          store directory (default " VF_DEFAULT_STORE ")\n"
@@ -770,7 +829,7 @@ int main(int argc, char **argv)
         } commands[] = {
                 { "init", cmd_init },     { "add", cmd_add },       { "list", cmd_list },
                 { "rm", cmd_rm },         { "get", cmd_get },       { "unlock", cmd_unlock },
-                { "status", cmd_status }, { "seal", cmd_seal },
+                { "status", cmd_status }, { "seal", cmd_seal },     { "doctor", cmd_doctor },
         };
         struct options o = {
                 .store_path = VF_DEFAULT_STORE,

@@ -528,7 +528,10 @@ int main(int argc, char **argv)
 
         /* libfuse 3.14 dereferences a NULL loop config, so always pass one. */
         r = fuse_loop_mt(fuse_instance, &loop_config);
-        ret = r == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+        /* The loop returns the number of the signal that ended it: a stop
+         * by SIGTERM, SIGINT or SIGHUP is a clean exit, and so is the end
+         * of the connection after a seal's abort. */
+        ret = r == 0 || r == SIGTERM || r == SIGINT || r == SIGHUP ? EXIT_SUCCESS : EXIT_FAILURE;
 
 out_signals:
         fuse_remove_signal_handlers(fuse_get_session(fuse_instance));

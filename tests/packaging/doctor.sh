@@ -1,0 +1,208 @@
+#!/bin/bash
+# vaultctl doctor on this machine. A healthy set-up (a throwaway store and
+# key, a real mount by the built vaultfs, the audit rules loaded for them, an
+# AIDE database) passes every check but apparmor where the kernel has no
+# AppArmor. Then each check fails, one at a time, with its fix.
+. "$(dirname "$0")/lib.sh"
+
+require "root" is_root
+require "/dev/fuse" test -c /dev/fuse
+require "auditctl (package auditd)" command -v auditctl
+require "a running auditd" ensure_auditd
+require "python3, to read the JSON output" command -v python3
+
+setup_vault
+chmod 755 "$TEST_DIR"
+printf 'doctor' | "${VCTL[@]}" add app/token >/dev/null
+make_agent_user
+
+# The mount, started by hand like ExecStart= does.
+MNT=$TEST_DIR/mnt
+mkdir -p "$MNT"
+POLICY=$TEST_DIR/policy
+printf 'allow label=ai-agent secrets=app/*\n' >"$POLICY"
+chmod 644 "$POLICY"
+start_daemon() {
+	"$VAULTFS" -f --store "$STORE" --key-source "$KEYSRC" --policy "$POLICY" \
+		--owner "$AGENT_USER" "$MNT" >>"$TEST_DIR/vaultfs.log" 2>&1 &
+	VAULTFS_PID=$!
+	add_cleanup "kill $VAULTFS_PID; sleep 0.2; umount -l '$MNT'"
+	wait_mounted "$MNT"
+}
+check "the built vaultfs mounts the test vault" start_daemon
+
+# The shipped audit rules with the test's store and key file in place of
+# the defaults, so doctor finds rules that watch what is in use.
+RULES=$TEST_DIR/vaultfs.rules
+sed -e "s#^-w /var/lib/vaultfs #-w $STORE #" -e "s#^-w /dev/shm/vault-key #-w $KEY #" \
+	"$VF_SRCDIR/packaging/audit/vaultfs.rules" >"$RULES"
+delete_rules() {
+	local opt path perm_opt perm key_opt key
+	grep -E '^-w ' "$RULES" | while read -r opt path perm_opt perm key_opt key; do
+		auditctl -W "$path" -p "$perm" -k "$key" >/dev/null 2>&1 ||
+			auditctl -d always,exit -F path="$path" -F perm="$perm" -F key="$key" >/dev/null 2>&1 ||
+			auditctl -d always,exit -F dir="$path" -F perm="$perm" -F key="$key" >/dev/null 2>&1
+	done
+	return 0
+}
+add_cleanup delete_rules
+load_rules() { auditctl -R "$RULES" >/dev/null; }
+check "the audit rules load" load_rules
+
+AIDE_DB=$TEST_DIR/aide.db
+echo "stand-in database" >"$AIDE_DB"
+
+DOCTOR=("${VCTL[@]}" doctor --agent "$AGENT_USER" --mountpoint "$MNT" --policy "$POLICY"
+	--aide-db "$AIDE_DB")
+
+# run_doctor: doctor's JSON in $TEST_DIR/doctor.json and its exit status in
+# DOCTOR_STATUS.
+run_doctor() {
+	"${DOCTOR[@]}" --json >"$TEST_DIR/doctor.json" 2>"$TEST_DIR/doctor.err"
+	DOCTOR_STATUS=$?
+}
+
+# status_of CHECK: PASS, WARN or FAIL from the last run.
+status_of() {
+	python3 -c '
+import json, sys
+for r in json.load(open(sys.argv[1])):
+    if r["check"] == sys.argv[2]:
+        print(r["status"])
+' "$TEST_DIR/doctor.json" "$1"
+}
+
+# field_of CHECK FIELD: detail or fix of CHECK from the last run.
+field_of() {
+	python3 -c '
+import json, sys
+for r in json.load(open(sys.argv[1])):
+    if r["check"] == sys.argv[2]:
+        print(r[sys.argv[3]] or "")
+' "$TEST_DIR/doctor.json" "$1" "$2"
+}
+
+# expect CHECK STATUS DESCRIPTION: one TAP line, with the detail on failure.
+expect() {
+	local got
+	got=$(status_of "$1")
+	if [ "$got" = "$2" ]; then
+		ok "$3"
+	else
+		not_ok "$3"
+		diag "$1 is '$got', expected $2: $(field_of "$1" detail)"
+	fi
+}
+
+apparmor_on() { [ "$(cat /sys/module/apparmor/parameters/enabled 2>/dev/null)" = Y ]; }
+
+# --- Healthy ---
+run_doctor
+check "doctor --json prints a JSON array" python3 -c 'import json,sys; assert isinstance(json.load(open(sys.argv[1])), list)' "$TEST_DIR/doctor.json"
+for c in key-source key-agent-access store mount audit-enabled auditd audit-rules policy \
+	policy-unconfined; do
+	expect "$c" PASS "healthy: $c passes"
+done
+check "healthy: aide-database does not fail" test "$(status_of aide-database)" != FAIL
+if apparmor_on; then
+	diag "AppArmor is enabled here: apparmor is $(status_of apparmor)"
+else
+	expect apparmor FAIL "without AppArmor the apparmor check fails"
+	check "it says so plainly" grep -q \
+		"AppArmor is not enabled in this kernel: label rules match nothing" <<<"$(field_of apparmor detail)"
+	check "so doctor exits 1" test "$DOCTOR_STATUS" = 1
+fi
+text_lines() { "${DOCTOR[@]}" 2>/dev/null | grep -cE '^(PASS|WARN|FAIL) '; }
+check "the text output has one PASS/WARN/FAIL line per check" \
+	test "$(text_lines)" = "$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))))' "$TEST_DIR/doctor.json")"
+check "every FAIL carries a fix" python3 -c '
+import json, sys
+sys.exit(any(r["status"] == "FAIL" and not r["fix"] for r in json.load(open(sys.argv[1]))))' \
+	"$TEST_DIR/doctor.json"
+
+# --- Each check failing in turn ---
+chmod 644 "$KEY"
+run_doctor
+expect key-source FAIL "a key file readable by others fails key-source"
+expect key-agent-access FAIL "and the agent can read it, which fails key-agent-access"
+check "the fix is the chmod" grep -q "chmod 600 $KEY" <<<"$(field_of key-source fix)"
+chmod 600 "$KEY"
+
+chown "$AGENT_USER" "$KEY"
+run_doctor
+expect key-source FAIL "a key file owned by the agent fails key-source"
+chown root "$KEY"
+
+mv "$KEY" "$KEY.away"
+run_doctor
+expect key-source FAIL "a missing key (a sealed vault) fails key-source"
+check "the fix is vaultctl unlock" grep -q 'unlock' <<<"$(field_of key-source fix)"
+mv "$KEY.away" "$KEY"
+# The daemon seals itself when its key disappears; mount the vault again.
+wait_unmounted "$MNT"
+check "the vault mounts again after the key is back" start_daemon
+
+chmod 755 "$STORE"
+run_doctor
+expect store FAIL "a store open to others fails store"
+chmod 700 "$STORE"
+secret_file=$(find "$STORE/secrets" -type f | head -1)
+chown "$AGENT_USER" "$secret_file"
+run_doctor
+expect store FAIL "a secret file owned by the agent fails store"
+chown root "$secret_file"
+
+printf 'allow colour=red secrets=*\n' >"$POLICY"
+run_doctor
+expect policy FAIL "a policy that does not parse fails policy"
+printf 'allow user=%s secrets=app/*\n' "$AGENT_USER" >"$POLICY"
+run_doctor
+expect policy-unconfined WARN "a rule without label= warns in policy-unconfined"
+printf 'allow label=ai-agent secrets=app/*\n' >"$POLICY"
+
+run_doctor_without_aide() { DOCTOR[${#DOCTOR[@]} - 1]=$TEST_DIR/no-such.db; run_doctor; DOCTOR[${#DOCTOR[@]} - 1]=$AIDE_DB; }
+run_doctor_without_aide
+expect aide-database FAIL "a missing AIDE database fails aide-database"
+
+delete_rules
+run_doctor
+expect audit-rules FAIL "unloaded audit rules fail audit-rules"
+check "the fix names augenrules" grep -q augenrules <<<"$(field_of audit-rules fix)"
+load_rules
+
+add_cleanup "auditctl -e 1"
+auditctl -e 0 >/dev/null
+run_doctor
+expect audit-enabled FAIL "disabled kernel auditing fails audit-enabled"
+auditctl -e 1 >/dev/null
+
+add_cleanup ensure_auditd
+service auditd stop >/dev/null 2>&1 || pkill -x auditd
+for _ in $(seq 1 50); do pgrep -x auditd >/dev/null || break; sleep 0.1; done
+run_doctor
+expect auditd FAIL "a stopped auditd fails auditd"
+ensure_auditd
+
+saved_doctor=("${DOCTOR[@]}")
+DOCTOR=("${VCTL[@]}" doctor --agent "no-such-user-$$" --mountpoint "$MNT" --policy "$POLICY"
+	--aide-db "$AIDE_DB")
+run_doctor
+expect agent FAIL "an unknown agent user fails"
+DOCTOR=("${saved_doctor[@]}")
+
+# The mount last: a killed daemon leaves a dead mount, then none at all.
+kill -KILL "$VAULTFS_PID"
+wait "$VAULTFS_PID" 2>/dev/null
+run_doctor
+expect mount FAIL "a mount whose daemon was killed fails mount"
+# Within the kernel's attribute cache time (0.5 s) the dead mount may still
+# answer stat, and doctor then finds the pid file's daemon gone instead.
+mount_detail=$(field_of mount detail)
+check "the detail says the daemon is gone" \
+	grep -Eq 'daemon is gone|is not running' <<<"$mount_detail"
+[ "$tap_failed" -eq 0 ] || diag "mount: $mount_detail"
+umount -l "$MNT"
+run_doctor
+expect mount FAIL "no mount at all fails mount"
+
+finish
