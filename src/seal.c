@@ -110,13 +110,16 @@ static bool process_is_vaultfs(pid_t pid)
         return base && strcmp(base + 1, "vaultfs") == 0;
 }
 
-static pid_t read_daemon_pid(unsigned minor)
+/* Read the pid file of connection minor: the daemon's pid, and the key
+ * source it serves with into keysource (empty when the file has none). */
+static pid_t read_daemon_pid(unsigned minor, char *keysource, size_t keysource_len)
 {
-        char path[PATH_MAX], buf[32] = "";
+        char path[PATH_MAX], buf[4400] = "", *line2;
         unsigned long pid;
         ssize_t n;
         int fd;
 
+        keysource[0] = '\0';
         seal_pidfile_path(minor, path, sizeof(path));
         fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
         if (fd < 0)
@@ -126,7 +129,13 @@ static pid_t read_daemon_pid(unsigned minor)
         if (n <= 0)
                 return 0;
         buf[n] = '\0';
-        buf[strcspn(buf, "\n")] = '\0';
+
+        line2 = strchr(buf, '\n');
+        if (line2) {
+                *line2++ = '\0';
+                line2[strcspn(line2, "\n")] = '\0';
+                snprintf(keysource, keysource_len, "%s", line2);
+        }
         if (vf_parse_ulong(buf, &pid) < 0 || pid == 0 || pid > INT_MAX)
                 return 0;
         return process_is_vaultfs((pid_t)pid) ? (pid_t)pid : 0;
@@ -161,6 +170,7 @@ static int stop_daemon(pid_t pid)
 struct target {
         struct vf_mount mount;
         pid_t daemon;
+        char keysource[4200];
 };
 
 struct target_list {
@@ -182,13 +192,37 @@ static int add_target(const struct vf_mount *m, void *userdata)
         return 0;
 }
 
+/* Without a mount point, seal only the mounts served with our key source:
+ * wiping one vault's key while cutting off another's agent would leave that
+ * vault half sealed. A mount whose daemon left no record is kept, because in
+ * doubt an emergency seal should blind rather than spare. */
+static void select_own_mounts(struct target_list *l, const char *desc)
+{
+        int kept = 0;
+
+        for (int i = 0; i < l->count; i++) {
+                struct target *t = &l->items[i];
+
+                t->daemon = read_daemon_pid(minor(t->mount.dev), t->keysource,
+                                            sizeof(t->keysource));
+                if (t->keysource[0] && strcmp(t->keysource, desc) != 0) {
+                        printf("-      %s is served with the key in %s, not %s: left alone "
+                               "(name it to seal it)\n",
+                               t->mount.target, t->keysource, desc);
+                        continue;
+                }
+                l->items[kept++] = *t;
+        }
+        l->count = kept;
+}
+
 static void seal_mount(struct target *t)
 {
         unsigned minor = minor(t->mount.dev);
         long long start = now_us();
         int r;
 
-        t->daemon = read_daemon_pid(minor);
+        t->daemon = read_daemon_pid(minor, t->keysource, sizeof(t->keysource));
 
         /* 1. Abort: from here on every request on this connection fails,
          * including reads through descriptors the agent already holds. */
@@ -230,6 +264,7 @@ int seal_vault(const char *keysource_spec, int count, char **mountpoints)
                 r = mounts_each(add_target, &targets);
                 if (r < 0)
                         step(false, "read the mount table: %s", strerror(-r));
+                select_own_mounts(&targets, desc);
         }
         for (int i = 0; i < count; i++) {
                 struct vf_mount m;
@@ -279,18 +314,7 @@ int seal_vault(const char *keysource_spec, int count, char **mountpoints)
                      r == 1 ? " (SIGKILL was needed)" : "", r < 0 ? ": still running" : "");
         }
 
-        /* 5. Record who sealed: the kernel adds our pid, uid, auid and session
-         * to the record. */
-        snprintf(detail, sizeof(detail), "mounts=%d key=%s", targets.count,
-                 wiped > 0 ? "wiped" : "absent");
-        r = vf_audit_open(VF_AUDIT_REQUIRED, &e);
-        if (r == 0)
-                r = audit_event("seal", detail, true);
-        step(r == 0, "write the audit record of the seal%s%s", r < 0 ? ": " : "",
-             r < 0 ? strerror(-r) : "");
-        vf_audit_close();
-
-        /* 6. Verify, rather than trust the steps above. */
+        /* 5. Verify, rather than trust the steps above. */
         for (int i = 0; i < targets.count; i++) {
                 struct target *t = &targets.items[i];
                 struct vf_mount m;
@@ -303,6 +327,17 @@ int seal_vault(const char *keysource_spec, int count, char **mountpoints)
         }
         r = keysource_present(&ks);
         step(r == 0, "verify: no key in %s", desc);
+
+        /* 7. Record who sealed and whether every check held: the kernel adds
+         * our pid, uid, auid and session to the record. */
+        snprintf(detail, sizeof(detail), "mounts=%d key=%s verified=%s", targets.count,
+                 wiped > 0 ? "wiped" : "absent", all_ok ? "yes" : "no");
+        r = vf_audit_open(VF_AUDIT_REQUIRED, &e);
+        if (r == 0)
+                r = audit_event("seal", detail, all_ok);
+        step(r == 0, "write the audit record of the seal%s%s", r < 0 ? ": " : "",
+             r < 0 ? strerror(-r) : "");
+        vf_audit_close();
 
         free(targets.items);
         if (!all_ok) {

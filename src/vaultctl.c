@@ -120,8 +120,8 @@ static int load_key(const struct options *o, const struct vf_store *s, uint8_t *
         if (sodium_memcmp(pk, s->pk, sizeof(pk)) != 0)
                 return vf_fail(e, -EKEYREJECTED,
                                "the key in %s belongs to another vault than %s; run "
-                               "vaultctl --store %s unlock",
-                               o->keysource_spec, s->path, s->path);
+                               "vaultctl --store %s --key-source %s unlock",
+                               o->keysource_spec, s->path, s->path, o->keysource_spec);
         return 0;
 }
 
@@ -140,7 +140,7 @@ static int cmd_init(const struct options *o, int argc, char **argv)
         size_t pass_len = 0;
         int c, r;
 
-        optind = 1;
+        optind = 0; /* 0 makes glibc reinitialise, so options may follow arguments */
         while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
                 if (c != 'P')
                         return EX_USAGE;
@@ -261,7 +261,7 @@ static int cmd_add(const struct options *o, int argc, char **argv)
         bool force = false;
         int c, r;
 
-        optind = 1;
+        optind = 0; /* 0 makes glibc reinitialise, so options may follow arguments */
         while ((c = getopt_long(argc, argv, "f", longopts, NULL)) != -1) {
                 if (c != 'f')
                         return EX_USAGE;
@@ -364,7 +364,7 @@ static int cmd_list(const struct options *o, int argc, char **argv)
         bool json = false;
         int c, r;
 
-        optind = 1;
+        optind = 0; /* 0 makes glibc reinitialise, so options may follow arguments */
         while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
                 if (c != 'j')
                         return EX_USAGE;
@@ -531,7 +531,7 @@ static int cmd_unlock(const struct options *o, int argc, char **argv)
         size_t pass_len = 0;
         int c, r;
 
-        optind = 1;
+        optind = 0; /* 0 makes glibc reinitialise, so options may follow arguments */
         while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
                 if (c != 'P')
                         return EX_USAGE;
@@ -576,6 +576,29 @@ static int cmd_unlock(const struct options *o, int argc, char **argv)
                             "store from a backup",
                             s.path, VF_STORE_WRAPPED, s.path, VF_STORE_PUBFILE);
                 goto out;
+        }
+
+        /* Never replace the key of another vault: that would seal it behind
+         * its operator's back. */
+        {
+                uint8_t *held = sodium_malloc(VF_SECRET_KEY_BYTES);
+                uint8_t held_pk[VF_PUBLIC_KEY_BYTES];
+                struct vf_err he = {};
+
+                if (!held) {
+                        r = vf_fail(&e, -ENOMEM, "cannot allocate locked memory for the key");
+                        goto out;
+                }
+                r = keysource_load(&ks, held_pk, held, &he);
+                sodium_free(held);
+                if (r == 0 && sodium_memcmp(held_pk, pk, sizeof(pk)) != 0) {
+                        r = vf_fail(&e, -EEXIST,
+                                    "%s already holds the key of another vault; seal that "
+                                    "vault first (vaultctl --key-source %s seal) or pick "
+                                    "another --key-source for %s",
+                                    o->keysource_spec, o->keysource_spec, s.path);
+                        goto out;
+                }
         }
 
         r = keysource_store(&ks, pk, sk, &e);
@@ -656,7 +679,7 @@ static int cmd_status(const struct options *o, int argc, char **argv)
         bool json = false, store_ok;
         int c, r, audit_enabled = -1;
 
-        optind = 1;
+        optind = 0; /* 0 makes glibc reinitialise, so options may follow arguments */
         while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
                 if (c != 'j')
                         return EX_USAGE;
@@ -749,7 +772,7 @@ static int cmd_doctor(const struct options *o, int argc, char **argv)
         bool json = false;
         int c;
 
-        optind = 1;
+        optind = 0; /* 0 makes glibc reinitialise, so options may follow arguments */
         while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
                 switch (c) {
                 case 'j':
@@ -797,7 +820,9 @@ static void usage(FILE *out)
                 "  get NAME                        print a secret (audited)\n"
                 "  unlock [--passphrase-file FILE] load the key into the key source again\n"
                 "  status [--json]                 store, key, mounts and audit state\n"
-                "  seal [MOUNTPOINT]               blind the agent: abort the mount, wipe the key\n"
+                "  seal [MOUNTPOINT...]            blind the agent: abort the mount, wipe the key;\n"
+                "                                  without MOUNTPOINT, every vaultfs mount served\n"
+                "                                  with this --key-source\n"
                 "  doctor [--json] [--agent USER] [--mountpoint PATH] [--policy FILE]\n"
                 "         [--profile NAME] [--aide-db FILE]\n"
                 "                                  check key, store, mount, AppArmor, audit,\n"

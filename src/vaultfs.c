@@ -51,7 +51,7 @@ static char pidfile[4096];
 static void write_pidfile(const struct vf_daemon *d)
 {
         struct vf_mount m;
-        char pid[32];
+        char pid[4300], desc[4200];
         int dirfd, r;
 
         if (mounts_find(d->mountpoint, &m) != 1) {
@@ -68,7 +68,10 @@ static void write_pidfile(const struct vf_daemon *d)
         if (dirfd < 0)
                 return;
         seal_pidfile_path(minor(m.dev), pidfile, sizeof(pidfile));
-        snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+        /* The key source lets vaultctl seal without a mount point pick only
+         * the mounts served with its own key. */
+        keysource_describe(&d->keysource, desc, sizeof(desc));
+        snprintf(pid, sizeof(pid), "%d\n%s\n", (int)getpid(), desc);
         r = vf_write_file_atomic(dirfd, strrchr(pidfile, '/') + 1, pid, strlen(pid), 0644, NULL);
         if (r < 0) {
                 log_warning("cannot write %s: %s", pidfile, strerror(-r));
@@ -268,7 +271,8 @@ static const struct fuse_operations vfs_ops = {
         .fallocate = vfs_erofs_fallocate,
 };
 
-/* Blind the daemon when the key leaves its source: wipe, record, and stop
+/* Blind the daemon when the key leaves its source, or stays there but is no
+ * longer private (a chmod, a chown, a replaced file): wipe, record, and stop
  * serving, which unmounts. It never waits for the next open to notice. */
 static void *watchdog_main(void *arg)
 {
@@ -281,20 +285,34 @@ static void *watchdog_main(void *arg)
         write_pidfile(d);
 
         while (!watchdog_stop) {
+                struct vf_err e = {};
+                bool gone;
+                int r;
+
                 nanosleep(&interval, NULL);
                 if (watchdog_stop)
                         break;
-                if (fsops_key_present(d))
+                r = keysource_check(&d->keysource, &e);
+                if (r == 0)
                         continue;
 
-                if (fsops_seal(d, "key removed from its source")) {
+                gone = r == -ENOENT;
+                if (fsops_seal(d, gone ? "key removed from its source"
+                                       : "key no longer private in its source")) {
                         char desc[4200];
 
                         keysource_describe(&d->keysource, desc, sizeof(desc));
-                        log_error("the key is gone from %s: wiped the key and every open "
-                                  "secret; unmounting %s",
-                                  desc, d->mountpoint);
-                        (void)audit_event("key-lost", desc, true);
+                        if (gone)
+                                log_error("the key is gone from %s: wiped the key and every "
+                                          "open secret; unmounting %s",
+                                          desc, d->mountpoint);
+                        else
+                                log_error("the key in %s is no longer private (%s): wiped the "
+                                          "key and every open secret; unmounting %s; restore "
+                                          "its owner and mode 0600, or run vaultctl unlock, "
+                                          "then mount again",
+                                          desc, e.msg, d->mountpoint);
+                        (void)audit_event(gone ? "key-lost" : "key-exposed", desc, true);
                 }
 
                 /* SIGTERM runs libfuse's handler, which ends the loop; main()
@@ -430,6 +448,12 @@ int main(int argc, char **argv)
         }
         mountpoint = argv[optind];
 
+        if (stat(mountpoint, &st) < 0 && errno == ENOTCONN) {
+                log_error("%s is a dead vaultfs mount (its daemon is gone); clear it with "
+                          "vaultctl seal %s or umount -l %s, then mount again",
+                          mountpoint, mountpoint, mountpoint);
+                return 73;
+        }
         if (stat(mountpoint, &st) < 0 || !S_ISDIR(st.st_mode)) {
                 log_error("mount point %s is not a directory; create it first (mkdir -p %s)",
                           mountpoint, mountpoint);
@@ -442,6 +466,20 @@ int main(int argc, char **argv)
                 return 66;
         }
         cfg.mountpoint = abs_mountpoint;
+
+        /* A second daemon on the same mount point would stack over the
+         * first, and seal would then find two connections for one path. */
+        {
+                struct vf_mount existing;
+
+                if (mounts_find(abs_mountpoint, &existing) == 1) {
+                        log_error("%s is already a vaultfs mount; seal it (vaultctl seal %s) or "
+                                  "stop its daemon before mounting again",
+                                  abs_mountpoint, abs_mountpoint);
+                        free(abs_mountpoint);
+                        return 73;
+                }
+        }
         cfg.owner_uid = st.st_uid;
         cfg.owner_gid = st.st_gid;
         if (owner) {
@@ -495,8 +533,8 @@ int main(int argc, char **argv)
                 log_error("cannot set up FUSE (see the message above)");
                 goto out;
         }
-        if (fuse_mount(fuse_instance, mountpoint) != 0) {
-                log_error("cannot mount on %s (see the message above)", mountpoint);
+        if (fuse_mount(fuse_instance, abs_mountpoint) != 0) {
+                log_error("cannot mount on %s (see the message above)", abs_mountpoint);
                 goto out_destroy;
         }
         if (fuse_daemonize(foreground) != 0) {
@@ -523,8 +561,8 @@ int main(int argc, char **argv)
         watchdog_started = true;
 
         log_notice("serving %s at %s (key source %s, audit %s)", self()->store.path,
-                   mountpoint, cfg.keysource_spec, audit_mode_name(cfg.audit_mode));
-        (void)audit_event("start", mountpoint, true);
+                   abs_mountpoint, cfg.keysource_spec, audit_mode_name(cfg.audit_mode));
+        (void)audit_event("start", abs_mountpoint, true);
 
         /* libfuse 3.14 dereferences a NULL loop config, so always pass one. */
         r = fuse_loop_mt(fuse_instance, &loop_config);
@@ -548,8 +586,8 @@ out:
         }
         if (pidfile[0])
                 (void)unlink(pidfile);
-        (void)audit_event("stop", mountpoint, true);
-        log_notice("stopped serving %s", mountpoint);
+        (void)audit_event("stop", abs_mountpoint, true);
+        log_notice("stopped serving %s", abs_mountpoint);
         fsops_destroy(self());
         fuse_opt_free_args(&args);
         vf_audit_close();

@@ -29,9 +29,10 @@ store=$work/store
 mnt=$work/vault
 daemon_pid=
 
+# Runs under set -e, so every step that may find nothing to do says so.
 cleanup() {
-	[ -n "$daemon_pid" ] && kill "$daemon_pid" 2>/dev/null
-	umount -l "$mnt" 2>/dev/null
+	if [ -n "$daemon_pid" ]; then kill "$daemon_pid" 2>/dev/null || true; fi
+	umount -l "$mnt" 2>/dev/null || true
 	rm -f "$key"
 	rm -rf "$work"
 }
