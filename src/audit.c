@@ -265,7 +265,13 @@ static void log_failure_locked(const char *op, int r, long long now)
                 return;
         }
 
-        if (r == -ENOLINK)
+        if (r == -ESRCH)
+                log_error("cannot write the audit record for op=%s: no audit daemon is "
+                          "registered, so the kernel only prints it to its log buffer, which "
+                          "keeps no record; %s; run: service auditd start (failure %lu since the "
+                          "last record written)",
+                          op, consequence, failures.count);
+        else if (r == -ENOLINK)
                 log_error("cannot write the audit record for op=%s: auditing is disabled in the "
                           "kernel, which drops records without an error; %s; run: auditctl -e 1 "
                           "(failure %lu since the last record written)",
@@ -302,6 +308,13 @@ static int write_record(const char *op, const char *msg, bool success)
                 r = -ENOLINK;
         else
                 r = send_locked(msg, success);
+
+        /* With no audit daemon registered the kernel acknowledges the record
+         * but only prints it to its log buffer, rate-limited, where newer
+         * messages overwrite it. That keeps no record, so a required one
+         * fails, after it was sent for whatever the kernel log keeps. */
+        if (r == 0 && status.no_daemon && audit_mode == VF_AUDIT_REQUIRED)
+                r = -ESRCH;
 
         if (r < 0) {
                 log_failure_locked(op, r, now);

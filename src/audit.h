@@ -38,7 +38,10 @@ char *audit_format_access(const char *op, const char *name, const char *reason,
 
 /* Write one access record. Returns 0 when written (or when the mode is off),
  * -errno when it could not be written; the caller decides what that means
- * for the access (audit_access_permitted()). Thread-safe. */
+ * for the access (audit_access_permitted()). Under VF_AUDIT_REQUIRED a record
+ * that reached the kernel while no audit daemon is registered counts as not
+ * written (-ESRCH), because the kernel then only prints it to its log
+ * buffer. Thread-safe. */
 int audit_access(const char *op, const char *name, bool granted, const char *reason,
                  const struct vf_caller *c);
 

@@ -64,6 +64,7 @@ _Static_assert(VF_WRAPPED_BYTES ==
                        WRAPPED_OFFSET_CIPHERTEXT + VF_SECRET_KEY_BYTES + AEAD_TAG_BYTES,
                "wrapped key layout");
 _Static_assert(sizeof(SECRET_KDF_LABEL) - 1 == 17, "KDF label length");
+_Static_assert(VF_SECRET_FILE_KEY_BYTES == AEAD_KEY_BYTES, "secret file key size");
 _Static_assert(VF_PUBLIC_KEY_BYTES == crypto_scalarmult_BYTES, "X25519 key size");
 _Static_assert(VF_SECRET_KEY_BYTES == crypto_scalarmult_SCALARBYTES, "X25519 scalar size");
 
@@ -317,14 +318,90 @@ static int secret_header_check(const char *name, const uint8_t *in, size_t in_le
         return 0;
 }
 
+int crypto_secret_check(const char *name, const uint8_t *in, size_t in_len, struct vf_err *e)
+{
+        int r;
+
+        assert(name);
+        assert(in || in_len == 0);
+
+        r = name_validate(name, e);
+        if (r < 0)
+                return r;
+        return secret_header_check(name, in, in_len, e);
+}
+
+const uint8_t *crypto_secret_epk(const uint8_t *in)
+{
+        assert(in);
+
+        return in + SECRET_OFFSET_EPK;
+}
+
+int crypto_secret_file_key(const uint8_t pk[VF_PUBLIC_KEY_BYTES], const uint8_t *sk,
+                           const char *name, const uint8_t *in,
+                           uint8_t key[VF_SECRET_FILE_KEY_BYTES], struct vf_err *e)
+{
+        int r;
+
+        assert(pk);
+        assert(sk);
+        assert(name);
+        assert(in);
+        assert(key);
+
+        r = derive_secret_key(key, sk, in + SECRET_OFFSET_EPK, in + SECRET_OFFSET_EPK, pk);
+        if (r == -EINVAL)
+                /* Only a forged file carries a low-order ephemeral key. */
+                return vf_fail(e, -EBADMSG,
+                               "secret file for '%s' has an invalid ephemeral X25519 key, so it "
+                               "was altered; restore it from backup or re-add it with vaultctl "
+                               "add --force",
+                               name);
+        if (r < 0)
+                return vf_fail(e, r, "cannot derive the key for secret '%s' (BLAKE2b failed)",
+                               name);
+        return 0;
+}
+
+int crypto_secret_decrypt(const uint8_t key[VF_SECRET_FILE_KEY_BYTES], const char *name,
+                          const uint8_t *in, size_t in_len, uint8_t *out, struct vf_err *e)
+{
+        uint8_t ad[VF_SECRET_HEADER_BYTES + VF_NAME_MAX];
+        unsigned long long plain_len = 0;
+        size_t ad_len;
+
+        assert(key);
+        assert(name);
+        assert(in);
+        assert(in_len >= VF_SECRET_OVERHEAD);
+        assert(out);
+
+        ad_len = secret_ad_build(ad, in, name);
+        if (crypto_aead_xchacha20poly1305_ietf_decrypt(out, &plain_len, NULL,
+                                                       in + VF_SECRET_HEADER_BYTES,
+                                                       in_len - VF_SECRET_HEADER_BYTES, ad, ad_len,
+                                                       in + SECRET_OFFSET_NONCE, key) != 0) {
+                /* libsodium checks the tag before decrypting and zeroes out on a
+                 * mismatch, so no unauthenticated plaintext is left there. */
+                return vf_fail(e, -EBADMSG,
+                               "secret file for '%s' failed authentication: it was altered, "
+                               "truncated, renamed from another secret name or sealed to another "
+                               "vault's key; restore it from backup or re-add it with vaultctl "
+                               "add --force",
+                               name);
+        }
+        vf_assert(plain_len == in_len - VF_SECRET_OVERHEAD);
+        return 0;
+}
+
 int crypto_open_secret(const uint8_t pk[VF_PUBLIC_KEY_BYTES], const uint8_t *sk,
                        const char *name, const uint8_t *in, size_t in_len, uint8_t **pt,
                        size_t *pt_len, struct vf_err *e)
 {
-        uint8_t key[AEAD_KEY_BYTES], ad[VF_SECRET_HEADER_BYTES + VF_NAME_MAX];
-        unsigned long long plain_len = 0;
+        uint8_t key[AEAD_KEY_BYTES];
         uint8_t *plain = NULL;
-        size_t ad_len, expected_len;
+        size_t expected_len;
         int r;
 
         assert(pk);
@@ -334,28 +411,13 @@ int crypto_open_secret(const uint8_t pk[VF_PUBLIC_KEY_BYTES], const uint8_t *sk,
         assert(pt);
         assert(pt_len);
 
-        r = name_validate(name, e);
+        r = crypto_secret_check(name, in, in_len, e);
         if (r < 0)
                 return r;
 
-        r = secret_header_check(name, in, in_len, e);
+        r = crypto_secret_file_key(pk, sk, name, in, key, e);
         if (r < 0)
-                return r;
-
-        r = derive_secret_key(key, sk, in + SECRET_OFFSET_EPK, in + SECRET_OFFSET_EPK, pk);
-        if (r == -EINVAL) {
-                /* Only a forged file carries a low-order ephemeral key. */
-                r = vf_fail(e, -EBADMSG,
-                            "secret file for '%s' has an invalid ephemeral X25519 key, so it was "
-                            "altered; restore it from backup or re-add it with vaultctl add "
-                            "--force",
-                            name);
                 goto out;
-        }
-        if (r < 0) {
-                vf_fail(e, r, "cannot derive the key for secret '%s' (BLAKE2b failed)", name);
-                goto out;
-        }
 
         /* Allocate at least one byte so that an empty plaintext still has a
          * pointer that sodium_free() accepts. */
@@ -369,25 +431,13 @@ int crypto_open_secret(const uint8_t pk[VF_PUBLIC_KEY_BYTES], const uint8_t *sk,
                 goto out;
         }
 
-        ad_len = secret_ad_build(ad, in, name);
-        if (crypto_aead_xchacha20poly1305_ietf_decrypt(plain, &plain_len, NULL,
-                                                       in + VF_SECRET_HEADER_BYTES,
-                                                       in_len - VF_SECRET_HEADER_BYTES, ad, ad_len,
-                                                       in + SECRET_OFFSET_NONCE, key) != 0) {
-                r = vf_fail(e, -EBADMSG,
-                            "secret file for '%s' failed authentication: it was altered, "
-                            "truncated, renamed from another secret name or sealed to another "
-                            "vault's key; restore it from backup or re-add it with vaultctl add "
-                            "--force",
-                            name);
+        r = crypto_secret_decrypt(key, name, in, in_len, plain, e);
+        if (r < 0)
                 goto out;
-        }
-        vf_assert(plain_len == expected_len);
 
         *pt = plain;
         *pt_len = expected_len;
         plain = NULL;
-        r = 0;
 
 out:
         sodium_memzero(key, sizeof(key));

@@ -81,6 +81,29 @@ int crypto_open_secret(const uint8_t pk[VF_PUBLIC_KEY_BYTES], const uint8_t *sk,
                        const char *name, const uint8_t *in, size_t in_len,
                        uint8_t **pt, size_t *pt_len, struct vf_err *e);
 
+/* The steps of crypto_open_secret(), for a caller that keeps file keys. Call
+ * them in this order:
+ *   crypto_secret_check()     validates the name and every header field that
+ *                             needs no key (-EINVAL, -EPROTONOSUPPORT, -EBADMSG
+ *                             as above)
+ *   crypto_secret_epk()       points at the file's 32-byte ephemeral public
+ *                             key; the file key depends on it and on the vault
+ *                             key pair only
+ *   crypto_secret_file_key()  derives the file key (X25519, BLAKE2b); -EBADMSG
+ *                             for a low-order ephemeral key
+ *   crypto_secret_decrypt()   authenticates and decrypts into out, which has
+ *                             room for in_len - VF_SECRET_OVERHEAD bytes;
+ *                             -EBADMSG when authentication fails
+ * A file key is as secret as sk: keep it in locked memory and wipe it. */
+#define VF_SECRET_FILE_KEY_BYTES 32
+int crypto_secret_check(const char *name, const uint8_t *in, size_t in_len, struct vf_err *e);
+const uint8_t *crypto_secret_epk(const uint8_t *in);
+int crypto_secret_file_key(const uint8_t pk[VF_PUBLIC_KEY_BYTES], const uint8_t *sk,
+                           const char *name, const uint8_t *in,
+                           uint8_t key[VF_SECRET_FILE_KEY_BYTES], struct vf_err *e);
+int crypto_secret_decrypt(const uint8_t key[VF_SECRET_FILE_KEY_BYTES], const char *name,
+                          const uint8_t *in, size_t in_len, uint8_t *out, struct vf_err *e);
+
 /* Plaintext length implied by a secret file's size, or -EINVAL if the size
  * cannot hold a valid file. Used by stat without decrypting. */
 long long crypto_secret_plain_size(long long file_size);

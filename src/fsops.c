@@ -8,8 +8,43 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "fsops.h"
+
+/* The file key cache is 4-way set-associative over each file's ephemeral
+ * public key: 4096 sets x 4 ways x 64 bytes is 1 MiB of locked memory, for
+ * up to 16 384 files. A miss costs one X25519 (about 80 us on the machine in
+ * docs/BENCHMARKS.md). */
+#define KEY_CACHE_SETS 4096
+#define KEY_CACHE_WAYS 4
+
+struct vf_key_cache {
+        struct {
+                uint8_t epk[VF_PUBLIC_KEY_BYTES];
+                uint8_t key[VF_SECRET_FILE_KEY_BYTES];
+        } entries[KEY_CACHE_SETS][KEY_CACHE_WAYS];
+        uint8_t used[KEY_CACHE_SETS]; /* filled ways of each set */
+        uint8_t next[KEY_CACHE_SETS]; /* the way the next insert replaces, once full */
+};
+
+/* The buffer pool keeps wiped buffers of 1, 2, 4 ... 32 pages, each less the
+ * 16-byte canary that sodium_malloc() puts before the buffer, so a buffer
+ * fills its pages (with libsodium 1.0.18, sodium_malloc(4080) takes one page
+ * and sodium_malloc(4081) two). A plaintext over 32 pages gets a buffer of
+ * its own. Each class keeps at most POOL_CLASS_BYTES of free buffers, and at
+ * least one. */
+#define POOL_CLASSES 6
+#define POOL_CLASS_SLOTS 32
+#define POOL_CLASS_BYTES (512 * 1024)
+#define SODIUM_CANARY_BYTES 16
+
+struct vf_buffer_pool {
+        size_t page;
+        uint8_t *free[POOL_CLASSES][POOL_CLASS_SLOTS];
+        unsigned count[POOL_CLASSES];
+        bool closed; /* set by fsops_seal(): every buffer is freed from then on */
+};
 
 int fsops_init(struct vf_daemon *d, const struct vf_daemon_config *cfg, struct vf_err *e)
 {
@@ -29,6 +64,8 @@ int fsops_init(struct vf_daemon *d, const struct vf_daemon_config *cfg, struct v
                 snprintf(d->mountpoint, sizeof(d->mountpoint), "%s", cfg->mountpoint);
         pthread_rwlock_init(&d->lock, NULL);
         pthread_mutex_init(&d->handles_lock, NULL);
+        pthread_mutex_init(&d->key_cache_lock, NULL);
+        pthread_mutex_init(&d->pool_lock, NULL);
 
         r = keysource_parse(cfg->keysource_spec, &d->keysource, e);
         if (r < 0)
@@ -52,6 +89,18 @@ int fsops_init(struct vf_daemon *d, const struct vf_daemon_config *cfg, struct v
         r = keysource_load(&d->keysource, pk, d->sk, e);
         if (r < 0)
                 goto fail;
+
+        d->key_cache = sodium_malloc(sizeof(*d->key_cache));
+        d->pool = calloc(1, sizeof(*d->pool));
+        if (!d->key_cache || !d->pool) {
+                r = vf_fail(e, -ENOMEM, "cannot allocate %zu bytes of locked memory for the "
+                                        "file key cache (check RLIMIT_MEMLOCK)",
+                            sizeof(*d->key_cache));
+                goto fail;
+        }
+        memset(d->key_cache->used, 0, sizeof(d->key_cache->used));
+        memset(d->key_cache->next, 0, sizeof(d->key_cache->next));
+        d->pool->page = (size_t)sysconf(_SC_PAGESIZE);
 
         /* A key from another vault would decrypt nothing; say so at start
          * rather than failing every open with EIO. */
@@ -78,6 +127,8 @@ void fsops_destroy(struct vf_daemon *d)
         assert(d);
 
         fsops_seal(d, "daemon stopping");
+        free(d->pool);
+        d->pool = NULL;
         policy_free(d->policy);
         d->policy = NULL;
         store_close(&d->store);
@@ -89,7 +140,11 @@ int fsops_relock(struct vf_daemon *d)
 
         if (!d->sk)
                 return 0;
-        return sodium_mlock(d->sk, VF_SECRET_KEY_BYTES) < 0 ? -errno : 0;
+        if (sodium_mlock(d->sk, VF_SECRET_KEY_BYTES) < 0)
+                return -errno;
+        if (d->key_cache && sodium_mlock(d->key_cache, sizeof(*d->key_cache)) < 0)
+                return -errno;
+        return 0;
 }
 
 int fsops_path_to_name(const char *path, const char **name)
@@ -138,6 +193,16 @@ int fsops_getattr(struct vf_daemon *d, const char *name, struct stat *st)
         assert(st);
 
         r = store_stat(&d->store, name, &entry);
+        if (r == -EIO && name[0]) {
+                /* Something that is no secret file sits at the name: a
+                 * symlink, FIFO, device, or a file of impossible size. Show
+                 * an empty secret, so that an open reaches fsops_open(), which
+                 * refuses it with a log line and an audit record. A lookup
+                 * that failed here would refuse it with neither, because no
+                 * caller is known at lookup. */
+                memset(&entry, 0, sizeof(entry));
+                r = 0;
+        }
         if (r < 0)
                 return r == -ENOENT ? -ENOENT : -EIO;
         fill_stat(d, &entry, st);
@@ -156,7 +221,10 @@ static void handle_link(struct vf_daemon *d, struct vf_handle *h)
         pthread_mutex_unlock(&d->handles_lock);
 }
 
-static void handle_unlink(struct vf_daemon *d, struct vf_handle *h)
+/* Unlink h and take its buffer. The handles lock orders this against
+ * fsops_seal(): either seal wiped the buffer first and *buf is NULL, or the
+ * buffer is ours alone from here on. */
+static void handle_unlink(struct vf_daemon *d, struct vf_handle *h, uint8_t **buf, size_t *cap)
 {
         pthread_mutex_lock(&d->handles_lock);
         if (h->prev)
@@ -166,16 +234,138 @@ static void handle_unlink(struct vf_daemon *d, struct vf_handle *h)
         if (h->next)
                 h->next->prev = h->prev;
         d->handle_count--;
+        *buf = h->buf;
+        *cap = h->cap;
+        h->buf = NULL;
+        h->plaintext = NULL;
         pthread_mutex_unlock(&d->handles_lock);
 }
 
-/* Decrypt name with the unlocked key. Called with d->lock held shared. */
-static int decrypt_secret(struct vf_daemon *d, const char *name, uint8_t **pt, size_t *pt_len,
-                          const char **reason)
+static size_t key_cache_set(const uint8_t *epk)
 {
+        uint32_t bits;
+
+        /* An ephemeral public key is uniformly distributed, so any of its
+         * bytes spread the sets evenly. */
+        memcpy(&bits, epk, sizeof(bits));
+        return bits % KEY_CACHE_SETS;
+}
+
+/* Copy the cached file key for epk into key. Called with d->lock shared. */
+static bool key_cache_get(struct vf_daemon *d, const uint8_t *epk,
+                          uint8_t key[VF_SECRET_FILE_KEY_BYTES])
+{
+        size_t set = key_cache_set(epk);
+        bool found = false;
+
+        pthread_mutex_lock(&d->key_cache_lock);
+        for (unsigned way = 0; way < d->key_cache->used[set]; way++) {
+                if (memcmp(d->key_cache->entries[set][way].epk, epk, VF_PUBLIC_KEY_BYTES) == 0) {
+                        memcpy(key, d->key_cache->entries[set][way].key, VF_SECRET_FILE_KEY_BYTES);
+                        found = true;
+                        break;
+                }
+        }
+        pthread_mutex_unlock(&d->key_cache_lock);
+        return found;
+}
+
+/* Cache the key of a file that just authenticated. Called with d->lock
+ * shared. Two threads may insert the same file; the duplicate only wastes a
+ * way. */
+static void key_cache_put(struct vf_daemon *d, const uint8_t *epk,
+                          const uint8_t key[VF_SECRET_FILE_KEY_BYTES])
+{
+        size_t set = key_cache_set(epk);
+        unsigned way;
+
+        pthread_mutex_lock(&d->key_cache_lock);
+        if (d->key_cache->used[set] < KEY_CACHE_WAYS) {
+                way = d->key_cache->used[set]++;
+        } else {
+                way = d->key_cache->next[set];
+                d->key_cache->next[set] = (uint8_t)((way + 1) % KEY_CACHE_WAYS);
+        }
+        memcpy(d->key_cache->entries[set][way].epk, epk, VF_PUBLIC_KEY_BYTES);
+        memcpy(d->key_cache->entries[set][way].key, key, VF_SECRET_FILE_KEY_BYTES);
+        pthread_mutex_unlock(&d->key_cache_lock);
+}
+
+static size_t pool_class_cap(const struct vf_buffer_pool *pool, unsigned class)
+{
+        return (pool->page << class) - SODIUM_CANARY_BYTES;
+}
+
+static unsigned pool_class_slots(const struct vf_buffer_pool *pool, unsigned class)
+{
+        size_t slots = POOL_CLASS_BYTES / (pool->page << class);
+
+        return slots < 1 ? 1 : (slots > POOL_CLASS_SLOTS ? POOL_CLASS_SLOTS : (unsigned)slots);
+}
+
+/* Get a locked buffer for len bytes of plaintext: a wiped one from the pool,
+ * or a new one. Returns NULL when out of locked memory. */
+static uint8_t *buffer_get(struct vf_daemon *d, size_t len, size_t *cap)
+{
+        struct vf_buffer_pool *pool = d->pool;
+        uint8_t *buf = NULL;
+        unsigned class;
+
+        if (len == 0)
+                len = 1;
+        for (class = 0; class < POOL_CLASSES; class++)
+                if (pool_class_cap(pool, class) >= len)
+                        break;
+        if (class == POOL_CLASSES) {
+                *cap = len;
+                return sodium_malloc(len);
+        }
+
+        pthread_mutex_lock(&d->pool_lock);
+        if (pool->count[class] > 0)
+                buf = pool->free[class][--pool->count[class]];
+        pthread_mutex_unlock(&d->pool_lock);
+
+        *cap = pool_class_cap(pool, class);
+        return buf ? buf : sodium_malloc(*cap);
+}
+
+/* Wipe a plaintext buffer, then keep it for reuse or free it. */
+static void buffer_put(struct vf_daemon *d, uint8_t *buf, size_t cap)
+{
+        struct vf_buffer_pool *pool = d->pool;
+        bool pooled = false;
+
+        if (!buf)
+                return;
+        sodium_memzero(buf, cap);
+
+        pthread_mutex_lock(&d->pool_lock);
+        for (unsigned class = 0; class < POOL_CLASSES && !pool->closed; class++) {
+                if (pool_class_cap(pool, class) != cap)
+                        continue;
+                if (pool->count[class] < pool_class_slots(pool, class)) {
+                        pool->free[class][pool->count[class]++] = buf;
+                        pooled = true;
+                }
+                break;
+        }
+        pthread_mutex_unlock(&d->pool_lock);
+
+        if (!pooled)
+                sodium_free(buf);
+}
+
+/* Decrypt name with the unlocked key into a buffer from the pool. Called
+ * with d->lock held shared. */
+static int decrypt_secret(struct vf_daemon *d, const char *name, uint8_t **buf, size_t *cap,
+                          uint8_t **pt, size_t *pt_len, const char **reason)
+{
+        uint8_t key[VF_SECRET_FILE_KEY_BYTES];
         struct vf_err e = {};
         uint8_t *blob = NULL;
-        size_t blob_len = 0;
+        size_t blob_len = 0, len;
+        bool cached;
         int r;
 
         r = store_get(&d->store, name, &blob, &blob_len, &e);
@@ -189,14 +379,53 @@ static int decrypt_secret(struct vf_daemon *d, const char *name, uint8_t **pt, s
                 return -EIO;
         }
 
-        r = crypto_open_secret(d->store.pk, d->sk, name, blob, blob_len, pt, pt_len, &e);
-        free(blob);
-        if (r < 0) {
-                log_error("refusing secret '%s': %s", name, e.msg);
-                *reason = r == -ENOMEM ? "no-memory" : "bad-file";
-                return r == -ENOMEM ? -ENOMEM : -EIO;
+        r = crypto_secret_check(name, blob, blob_len, &e);
+        if (r < 0)
+                goto refuse;
+
+        cached = key_cache_get(d, crypto_secret_epk(blob), key);
+        if (!cached) {
+                r = crypto_secret_file_key(d->store.pk, d->sk, name, blob, key, &e);
+                if (r < 0)
+                        goto refuse;
         }
+
+        len = blob_len - VF_SECRET_OVERHEAD;
+        *buf = buffer_get(d, len, cap);
+        if (!*buf) {
+                log_error("refusing secret '%s': cannot allocate %zu bytes of locked memory; "
+                          "free memory or raise RLIMIT_MEMLOCK",
+                          name, len);
+                sodium_memzero(key, sizeof(key));
+                free(blob);
+                *reason = "no-memory";
+                return -ENOMEM;
+        }
+
+        /* The plaintext ends where the buffer ends, next to its guard page,
+         * so a read past it faults instead of reaching other memory. */
+        *pt = *buf + *cap - len;
+        *pt_len = len;
+        r = crypto_secret_decrypt(key, name, blob, blob_len, *pt, &e);
+        if (r < 0) {
+                buffer_put(d, *buf, *cap);
+                *buf = NULL;
+                *pt = NULL;
+                goto refuse;
+        }
+        if (!cached)
+                key_cache_put(d, crypto_secret_epk(blob), key);
+
+        sodium_memzero(key, sizeof(key));
+        free(blob);
         return 0;
+
+refuse:
+        log_error("refusing secret '%s': %s", name, e.msg);
+        sodium_memzero(key, sizeof(key));
+        free(blob);
+        *reason = "bad-file";
+        return -EIO;
 }
 
 int fsops_open(struct vf_daemon *d, pid_t tid, uid_t uid, gid_t gid, const char *name,
@@ -213,8 +442,9 @@ int fsops_open(struct vf_daemon *d, pid_t tid, uid_t uid, gid_t gid, const char 
         char rule[32];
         unsigned line = 0;
         struct vf_handle *h = NULL;
-        uint8_t *pt = NULL;
-        size_t pt_len = 0;
+        uint8_t *buf = NULL, *pt = NULL;
+        size_t cap = 0, pt_len = 0;
+        bool linked = false;
         int r, ra;
 
         assert(d);
@@ -246,12 +476,32 @@ int fsops_open(struct vf_daemon *d, pid_t tid, uid_t uid, gid_t gid, const char 
         snprintf(rule, sizeof(rule), "policy:%u", line);
         reason = rule;
 
+        /* Allocated first, so that the lock is never held across malloc(). */
+        h = calloc(1, sizeof(*h));
+        if (!h) {
+                reason = "no-memory";
+                r = -ENOMEM;
+                goto audit;
+        }
+
         pthread_rwlock_rdlock(&d->lock);
         if (d->sealed) {
                 reason = "sealed";
                 r = -EACCES;
         } else {
-                r = decrypt_secret(d, name, &pt, &pt_len, &reason);
+                r = decrypt_secret(d, name, &buf, &cap, &pt, &pt_len, &reason);
+        }
+        /* Link the handle before the lock is dropped: a seal that comes later
+         * finds it and wipes it, and one that came earlier failed the check
+         * above. A handle linked after the unlock would escape a seal that ran
+         * in between and serve plaintext after it. */
+        if (r == 0) {
+                h->buf = buf;
+                h->cap = cap;
+                h->plaintext = pt;
+                h->len = pt_len;
+                handle_link(d, h);
+                linked = true;
         }
         pthread_rwlock_unlock(&d->lock);
 
@@ -265,18 +515,14 @@ audit:
                 r = -EACCES;
         }
         if (r < 0) {
-                sodium_free(pt);
+                /* A linked handle owns the buffer; an unlinked one has none. */
+                if (linked)
+                        fsops_release(d, h);
+                else
+                        free(h);
                 return r;
         }
 
-        h = calloc(1, sizeof(*h));
-        if (!h) {
-                sodium_free(pt);
-                return -ENOMEM;
-        }
-        h->plaintext = pt;
-        h->len = pt_len;
-        handle_link(d, h);
         *out = h;
         return 0;
 }
@@ -307,16 +553,19 @@ ssize_t fsops_read(struct vf_daemon *d, struct vf_handle *h, char *buf, size_t s
 
 void fsops_release(struct vf_daemon *d, struct vf_handle *h)
 {
+        uint8_t *buf;
+        size_t cap;
+
         assert(d);
 
         if (!h)
                 return;
-        handle_unlink(d, h);
 
-        pthread_rwlock_wrlock(&d->lock);
-        sodium_free(h->plaintext);
-        h->plaintext = NULL;
-        pthread_rwlock_unlock(&d->lock);
+        /* No d->lock here. The kernel sends the release only after it got
+         * the reply to every read of the handle, so no fsops_read() can still
+         * use the buffer, and handle_unlink() settles the race with a seal. */
+        handle_unlink(d, h, &buf, &cap);
+        buffer_put(d, buf, cap);
         free(h);
 }
 
@@ -379,28 +628,48 @@ bool fsops_seal(struct vf_daemon *d, const char *why)
 {
         struct vf_handle *h;
         unsigned long wiped = 0;
-        bool first;
+        bool first, had_key;
 
         assert(d);
 
         pthread_rwlock_wrlock(&d->lock);
         first = !d->sealed;
+        had_key = d->sk != NULL;
         d->sealed = true;
         sodium_free(d->sk);
         d->sk = NULL;
 
+        pthread_mutex_lock(&d->key_cache_lock);
+        sodium_free(d->key_cache);
+        d->key_cache = NULL;
+        pthread_mutex_unlock(&d->key_cache_lock);
+
         pthread_mutex_lock(&d->handles_lock);
         for (h = d->handles; h; h = h->next) {
-                if (h->plaintext) {
-                        sodium_free(h->plaintext);
+                if (h->buf) {
+                        sodium_free(h->buf);
+                        h->buf = NULL;
                         h->plaintext = NULL;
                         wiped++;
                 }
         }
         pthread_mutex_unlock(&d->handles_lock);
+
+        /* The pooled buffers were wiped on release; free them, and every
+         * buffer released from now on. */
+        if (d->pool) {
+                pthread_mutex_lock(&d->pool_lock);
+                d->pool->closed = true;
+                for (unsigned class = 0; class < POOL_CLASSES; class++) {
+                        while (d->pool->count[class] > 0)
+                                sodium_free(d->pool->free[class][--d->pool->count[class]]);
+                }
+                pthread_mutex_unlock(&d->pool_lock);
+        }
         pthread_rwlock_unlock(&d->lock);
 
-        if (first)
+        /* A daemon that fails at start never held a key: nothing to report. */
+        if (first && (had_key || wiped))
                 log_notice("sealed (%s): key wiped, %lu open secret(s) wiped", why, wiped);
         return first;
 }

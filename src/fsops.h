@@ -5,9 +5,11 @@
  * translates FUSE requests into these calls, so every decision here can be
  * tested without a mount.
  *
- * Where secret bytes live: the private key in d->sk and each open secret's
- * plaintext in its handle, both sodium_malloc() memory (locked, guarded,
- * excluded from core dumps). fsops_seal() wipes all of them at once.
+ * Where secret bytes live: the private key in d->sk, the derived file keys
+ * in d->key_cache and each open secret's plaintext in its handle, all
+ * sodium_malloc() memory (locked, guarded, excluded from core dumps). A
+ * released handle's buffer is wiped before it goes back to d->pool.
+ * fsops_seal() wipes and frees all of them at once.
  */
 #ifndef VAULTFS_FSOPS_H
 #define VAULTFS_FSOPS_H
@@ -25,10 +27,15 @@
 #include "store.h"
 
 struct vf_handle {
-        uint8_t *plaintext; /* locked; NULL once wiped */
+        uint8_t *buf;       /* locked sodium_malloc() buffer of cap bytes; NULL once wiped */
+        size_t cap;
+        uint8_t *plaintext; /* the last len bytes of buf, next to its guard page */
         size_t len;
         struct vf_handle *prev, *next;
 };
+
+struct vf_key_cache;
+struct vf_buffer_pool;
 
 struct vf_daemon {
         struct vf_store store;
@@ -47,6 +54,16 @@ struct vf_daemon {
         struct vf_handle *handles; /* every open handle, for wiping */
         pthread_mutex_t handles_lock;
         unsigned long handle_count;
+
+        /* Derived secret file keys, so that an open of a recently opened
+         * file skips X25519. Locked memory, wiped with sk at seal. */
+        struct vf_key_cache *key_cache;
+        pthread_mutex_t key_cache_lock;
+
+        /* Wiped plaintext buffers kept for reuse by the next open, so that
+         * an open skips the mmap, mprotect and mlock of sodium_malloc(). */
+        struct vf_buffer_pool *pool;
+        pthread_mutex_t pool_lock;
 };
 
 struct vf_daemon_config {
@@ -66,7 +83,8 @@ int fsops_init(struct vf_daemon *d, const struct vf_daemon_config *cfg, struct v
 /* Wipe everything and release the store and policy. */
 void fsops_destroy(struct vf_daemon *d);
 
-/* Re-lock the key page after fork(): mlock() is not inherited by a child. */
+/* Re-lock the key and the file key cache after fork(): mlock() is not
+ * inherited by a child. */
 int fsops_relock(struct vf_daemon *d);
 
 /* Map a FUSE path ("/github/token") to a secret name ("github/token"), "" for
@@ -89,7 +107,7 @@ int fsops_open(struct vf_daemon *d, pid_t tid, uid_t uid, gid_t gid, const char 
 ssize_t fsops_read(struct vf_daemon *d, struct vf_handle *h, char *buf, size_t size,
                    off_t off);
 
-/* Wipe and free a handle. */
+/* Wipe a handle's plaintext and free the handle. */
 void fsops_release(struct vf_daemon *d, struct vf_handle *h);
 
 /* List dir for the caller: only secrets it may open and directories that

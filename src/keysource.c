@@ -322,6 +322,29 @@ static int shm_present(const struct vf_keysource *ks)
         return S_ISREG(st.st_mode) ? 1 : 0;
 }
 
+static int shm_check(const struct vf_keysource *ks, struct vf_err *e)
+{
+        struct stat st;
+        uid_t uid = geteuid();
+
+        if (fstatat(AT_FDCWD, ks->path, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+                if (errno == ENOENT || errno == ENOTDIR)
+                        return vf_fail(e, -ENOENT, "no key at %s", ks->path);
+                return vf_fail(e, -errno, "cannot stat key file %s: %s", ks->path,
+                               strerror(errno));
+        }
+        if (!S_ISREG(st.st_mode))
+                return vf_fail(e, -EPERM, "key file %s was replaced by something that is not "
+                               "a regular file", ks->path);
+        if (st.st_uid != uid)
+                return vf_fail(e, -EPERM, "key file %s is now owned by uid %u, not uid %u",
+                               ks->path, (unsigned)st.st_uid, (unsigned)uid);
+        if ((st.st_mode & 077) != 0)
+                return vf_fail(e, -EPERM, "key file %s now has mode %04o, which lets group or "
+                               "others read it", ks->path, (unsigned)(st.st_mode & 07777));
+        return 0;
+}
+
 static int shm_wipe(const struct vf_keysource *ks, struct vf_err *e)
 {
         static const unsigned char zeros[4096];
@@ -580,6 +603,21 @@ static int keyring_present(const struct vf_keysource *ks)
         return 1;
 }
 
+static int keyring_check(const struct vf_keysource *ks, struct vf_err *e)
+{
+        long n;
+
+        n = keyring_search(ks);
+        if (n < 0) {
+                if (key_gone(errno))
+                        return vf_fail(e, -ENOENT, "no key '%s' in the user keyring of uid %u",
+                                       ks->desc, (unsigned)geteuid());
+                return vf_fail(e, -errno, "cannot search the user keyring for key '%s': %s",
+                               ks->desc, strerror(errno));
+        }
+        return keyring_check_owner(ks, (key_serial_t)n, e);
+}
+
 static int keyring_wipe(const struct vf_keysource *ks, struct vf_err *e)
 {
         int destroyed = 0;
@@ -669,6 +707,15 @@ int keysource_present(const struct vf_keysource *ks)
         if (ks->kind == VF_KEY_SHM)
                 return shm_present(ks);
         return keyring_present(ks);
+}
+
+int keysource_check(const struct vf_keysource *ks, struct vf_err *e)
+{
+        assert(ks);
+
+        if (ks->kind == VF_KEY_SHM)
+                return shm_check(ks, e);
+        return keyring_check(ks, e);
 }
 
 int keysource_wipe(const struct vf_keysource *ks, struct vf_err *e)

@@ -55,6 +55,15 @@ int keysource_store(const struct vf_keysource *ks, const uint8_t pk[VF_PUBLIC_KE
  * or -errno when presence cannot be told (treated as gone by callers). */
 int keysource_present(const struct vf_keysource *ks);
 
+/* Check that the key is still in its source and still private: a regular
+ * file, or a "user" key, owned by the effective uid with no group or other
+ * permissions, as keysource_load() requires. Returns 0 when it is, -ENOENT
+ * when it is gone, -EPERM when it lost that protection, or another -errno
+ * when the check itself failed; every error comes with a reason in e. The
+ * daemon's watchdog seals on any error, because a key that others may have
+ * read or replaced is no longer the vault's alone. */
+int keysource_check(const struct vf_keysource *ks, struct vf_err *e);
+
 /* Destroy the key: overwrite the file with zeros, fsync and unlink it; or
  * revoke and unlink the keyring key. Returns 1 if a key was destroyed, 0 if
  * there was none, -errno on failure. */

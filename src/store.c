@@ -610,12 +610,25 @@ static int check_secret_file(const struct vf_store *s, const char *name, const s
                                "file (at most %zu bytes), so it is not a vaultfs secret; remove "
                                "it or restore it from backup", name, s->path, VF_STORE_SECRETS,
                                (long long)st->st_size, SECRET_FILE_MAX);
+
+        /* Sealing needs only the public key, which anyone may read, so a file
+         * that another user created or can rewrite may hold a value of their
+         * choosing that still authenticates. */
+        if (st->st_uid != geteuid() || (st->st_mode & (S_IWGRP | S_IWOTH)))
+                return vf_fail(e, -EIO, "'%s' in %s/%s is owned by uid %u with mode %04o, but "
+                               "a secret file must be owned by uid %u and writable by no one "
+                               "else; if you wrote it, run: chown %u %s/%s/%s && chmod 600 "
+                               "%s/%s/%s", name, s->path, VF_STORE_SECRETS,
+                               (unsigned)st->st_uid, (unsigned)(st->st_mode & 07777),
+                               (unsigned)geteuid(), (unsigned)geteuid(), s->path,
+                               VF_STORE_SECRETS, name, s->path, VF_STORE_SECRETS, name);
         return 0;
 }
 
 int store_get(struct vf_store *s, const char *name, uint8_t **blob, size_t *len,
               struct vf_err *e)
 {
+        char secrets_path[sizeof(s->path) + sizeof("/" VF_STORE_SECRETS)];
         struct stat st;
         int fd, r;
 
@@ -627,6 +640,17 @@ int store_get(struct vf_store *s, const char *name, uint8_t **blob, size_t *len,
         /* A name that breaks the rule cannot exist in the store. */
         if (name_validate(name, e) < 0)
                 return -ENOENT;
+
+        /* store_open() checked the store and secrets/, but a chmod or chown
+         * since then would let other users plant files, so check again on
+         * every read: two fstat() calls on descriptors already open. */
+        r = check_private_dir(s->dirfd, s->path, e);
+        if (r < 0)
+                return r;
+        snprintf(secrets_path, sizeof(secrets_path), "%s/" VF_STORE_SECRETS, s->path);
+        r = check_private_dir(s->secrets_fd, secrets_path, e);
+        if (r < 0)
+                return r;
 
         /* O_NONBLOCK makes opening a FIFO return at once instead of waiting for
          * a writer. fstat() then rejects it before any read. */

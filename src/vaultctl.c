@@ -81,6 +81,7 @@ static int exit_status(int r)
                 return EX_CONFIG;
         case ENOLINK:
         case ECONNREFUSED:
+        case ESRCH: /* no audit daemon registered, so no record is kept */
                 return EX_UNAVAILABLE;
         default:
                 return EX_SOFTWARE;

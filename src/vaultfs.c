@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <fuse.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stddef.h>
@@ -388,6 +389,18 @@ int main(int argc, char **argv)
         if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) {
                 fprintf(stderr, "vaultfs: error: cannot disable core dumps: %s\n",
                         strerror(errno));
+                return EXIT_FAILURE;
+        }
+
+        /* libfuse copies each read reply into a heap buffer of its own and
+         * frees it without wiping, which left the plaintext in freed heap
+         * after a close. M_PERTURB makes glibc fill every freed chunk with
+         * the low byte of the value (0 here; the value must not be 0 to take
+         * effect). NOTE: glibc skips this for chunks freed into its
+         * per-thread cache (1032 bytes and smaller), so a read request that
+         * small may leave its bytes until the chunk is reused. */
+        if (mallopt(M_PERTURB, 0x100) != 1) {
+                fprintf(stderr, "vaultfs: error: cannot make freed memory be wiped\n");
                 return EXIT_FAILURE;
         }
 

@@ -102,10 +102,12 @@ setup_vault() {
 	"${VCTL[@]}" init --passphrase-file "$PASSFILE" >/dev/null
 }
 
-# Start auditd if it is not running: the tests read its log.
+# Start auditd if it is not running: the tests read its log. auditd starts
+# with fd 9 closed, because a daemon that inherits the test lock holds it
+# for as long as it runs and every later test waits on flock forever.
 ensure_auditd() {
 	if ! pgrep -x auditd >/dev/null; then
-		service auditd start >/dev/null 2>&1 || /usr/sbin/auditd >/dev/null 2>&1 || true
+		service auditd start 9>&- >/dev/null 2>&1 || /usr/sbin/auditd 9>&- >/dev/null 2>&1 || true
 		sleep 1
 	fi
 	auditctl -e 1 >/dev/null 2>&1 || true
@@ -162,3 +164,17 @@ as_agent() {
 
 # alive PID: whether the process still exists.
 alive() { kill -0 "$1" 2>/dev/null; }
+
+# todo REASON DESCRIPTION COMMAND...: a check for a known gap. It is reported
+# with a TAP TODO directive, so its failure is expected (XFAIL) and a pass
+# shows as XPASS, which fails the run until the mark is removed.
+todo() {
+	local reason=$1 desc=$2
+	shift 2
+	tap_n=$((tap_n + 1))
+	if "$@"; then
+		echo "ok $tap_n - $desc # TODO $reason"
+	else
+		echo "not ok $tap_n - $desc # TODO $reason"
+	fi
+}

@@ -451,6 +451,64 @@ static void test_keyring(const uint8_t *pk, const uint8_t *sk, const uint8_t *pk
         sodium_free(got_sk);
 }
 
+/* keysource_check(): what the daemon's watchdog asks every 200 ms. A key
+ * that lost its owner or mode must count as exposed, not as present. */
+static void test_check(const uint8_t *pk, const uint8_t *sk)
+{
+        char spec[256], path[128];
+        struct vf_keysource ks;
+        struct vf_err e = {};
+        key_serial_t id;
+
+        snprintf(path, sizeof(path), "%s/check-key", shm_dir);
+        snprintf(spec, sizeof(spec), "shm:%s", path);
+        is_int(keysource_parse(spec, &ks, &e), 0, "check: parse the shm spec");
+
+        is_call(keysource_check(&ks, &e), -ENOENT, "check shm: no key gives ENOENT");
+        is_call(keysource_store(&ks, pk, sk, &e), 0, "check shm: store");
+        is_call(keysource_check(&ks, &e), 0, "check shm: a stored key is private");
+
+        chmod(path, 0640);
+        is_call(keysource_check(&ks, &e), -EPERM, "check shm: a group-readable key gives EPERM");
+        ok(strstr(e.msg, "0640") != NULL, "check shm: the message gives the mode: %s", e.msg);
+        chmod(path, 0604);
+        is_call(keysource_check(&ks, &e), -EPERM, "check shm: a world-readable key gives EPERM");
+        chmod(path, 0600);
+        is_call(keysource_check(&ks, &e), 0, "check shm: mode 0600 again is private");
+
+        if (geteuid() == 0 && chown(path, 65534, 65534) == 0) {
+                is_call(keysource_check(&ks, &e), -EPERM,
+                        "check shm: a key owned by another uid gives EPERM");
+                if (chown(path, 0, 0) < 0)
+                        printf("#   cannot chown back: %s\n", strerror(errno));
+        } else
+                printf("# skipped: key owned by another uid (needs root)\n");
+
+        unlink(path);
+        if (mkfifo(path, 0600) == 0) {
+                is_call(keysource_check(&ks, &e), -EPERM, "check shm: a FIFO gives EPERM");
+                unlink(path);
+        }
+        if (symlink("/dev/null", path) == 0) {
+                is_call(keysource_check(&ks, &e), -EPERM, "check shm: a symlink gives EPERM");
+                unlink(path);
+        }
+        is_call(keysource_check(&ks, &e), -ENOENT, "check shm: a removed key gives ENOENT");
+
+        is_int(keysource_parse(key_desc, &ks, &e), 0, "check: parse the keyring spec");
+        is_call(keysource_store(&ks, pk, sk, &e), 0, "check keyring: store");
+        is_call(keysource_check(&ks, &e), 0, "check keyring: a stored key is private");
+        id = find_key();
+        ok(id > 0 && keyctl_setperm(id, KEY_POS_ALL | KEY_USR_ALL | KEY_OTH_VIEW |
+                                                KEY_OTH_READ) == 0,
+           "check keyring: give others read permission");
+        is_call(keysource_check(&ks, &e), -EPERM,
+                "check keyring: a key others may read gives EPERM");
+        ok(id > 0 && keyctl_revoke(id) == 0, "check keyring: revoke the key");
+        is_call(keysource_check(&ks, &e), -ENOENT, "check keyring: a revoked key gives ENOENT");
+        (void)keysource_wipe(&ks, &e);
+}
+
 int main(void)
 {
         uint8_t pk[VF_PUBLIC_KEY_BYTES], pk2[VF_PUBLIC_KEY_BYTES];
@@ -491,6 +549,7 @@ int main(void)
         test_shm(pk, sk, pk2, sk2);
         test_shm_not_tmpfs(pk, sk);
         test_keyring(pk, sk, pk2, sk2);
+        test_check(pk, sk);
 
         sodium_free(sk);
         sodium_free(sk2);

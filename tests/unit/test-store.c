@@ -639,6 +639,58 @@ static void test_threads(struct vf_store *s)
         is_int(failures, 0, "concurrent get, stat and list all succeed");
 }
 
+/* A secret file that another user owns or can rewrite may hold a value of
+ * their choosing that still authenticates, because sealing needs only the
+ * public key. So may any file in a store that lost its protection after
+ * store_open(). */
+static void test_get_rejects_exposed(struct vf_store *s)
+{
+        struct vf_err e = {};
+        uint8_t *blob;
+        size_t len = 0;
+
+        blob = seal("exposed", "planted value", &len);
+        write_raw(in_secrets("exposed"), blob, len);
+        free(blob);
+        blob = NULL;
+
+        chmod(in_secrets("exposed"), 0620);
+        is_int(store_get(s, "exposed", &blob, &len, &e), -EIO,
+               "get a group-writable secret file gives -EIO");
+        ok(strstr(e.msg, "chmod 600") != NULL, "group-writable file message gives the fix");
+        chmod(in_secrets("exposed"), 0602);
+        is_int(store_get(s, "exposed", &blob, &len, &e), -EIO,
+               "get a world-writable secret file gives -EIO");
+        chmod(in_secrets("exposed"), 0644);
+        ok(get_value(s, "exposed") != NULL, "get a world-readable secret file works");
+        chmod(in_secrets("exposed"), 0600);
+
+        if (geteuid() == 0 && chown(in_secrets("exposed"), 65534, 65534) == 0) {
+                is_int(store_get(s, "exposed", &blob, &len, &e), -EIO,
+                       "get a secret file owned by another uid gives -EIO");
+                ok(strstr(e.msg, "uid 65534") && strstr(e.msg, "chown"),
+                   "foreign owner message names the owner and the fix");
+                if (chown(in_secrets("exposed"), 0, 0) < 0)
+                        printf("#   cannot chown back: %s\n", strerror(errno));
+        } else
+                printf("# skipped: secret file owned by another uid (needs root)\n");
+
+        chmod(store_path, 0707);
+        is_int(store_get(s, "exposed", &blob, &len, &e), -EPERM,
+               "get from a store made world-writable after opening it gives -EPERM");
+        ok(strstr(e.msg, "chmod 700") != NULL, "writable store message gives the fix");
+        chmod(store_path, 0700);
+
+        chmod(at("store/secrets"), 0770);
+        is_int(store_get(s, "exposed", &blob, &len, &e), -EPERM,
+               "get from a secrets/ made group-writable after opening it gives -EPERM");
+        ok(strstr(e.msg, "/secrets") != NULL, "writable secrets/ message names it");
+        chmod(at("store/secrets"), 0700);
+
+        ok(get_value(s, "exposed") != NULL, "get works again once the modes are fixed");
+        unlink(in_secrets("exposed"));
+}
+
 int main(void)
 {
         struct vf_store s = { .dirfd = -1, .secrets_fd = -1 };
@@ -679,6 +731,7 @@ int main(void)
         test_list(&s);
         test_stat(&s);
         test_get_rejects_non_files(&s);
+        test_get_rejects_exposed(&s);
 
         mkdir(at("outside"), 0700);
         blob = seal("linkdir/x", "outside", &len);
