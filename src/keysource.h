@@ -58,8 +58,8 @@ int keysource_present(const struct vf_keysource *ks);
 /* Check that the key is still in its source and still private: a regular
  * file, or a "user" key, owned by the effective uid with no group or other
  * permissions, as keysource_load() requires. Returns 0 when it is, -ENOENT
- * when it is gone, -EPERM when it lost that protection, or another -errno
- * when the check itself failed; every error comes with a reason in e. The
+ * when it is gone and -EPERM when it lost that protection. Another -errno
+ * means the check itself failed. Every error comes with a reason in e. The
  * daemon's watchdog seals on any error, because a key that others may have
  * read or replaced is no longer the vault's alone. */
 int keysource_check(const struct vf_keysource *ks, struct vf_err *e);

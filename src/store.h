@@ -60,10 +60,10 @@ int store_put(struct vf_store *s, const char *name, const uint8_t *blob, size_t 
 
 /* Read the sealed file at name into a malloc() buffer. Anything but a regular
  * file of plausible size (symlink, FIFO, device, directory, a file over
- * VF_SECRET_MAX + VF_SECRET_OVERHEAD bytes), and a file that is not owned by
- * the effective uid or that group or others can write, is rejected with -EIO
- * and a reason; a missing name gives -ENOENT. A store directory or secrets/
- * that lost its ownership or mode since store_open() gives -EPERM. */
+ * VF_SECRET_MAX + VF_SECRET_OVERHEAD bytes) is rejected with -EIO and a
+ * reason. So is a file that the effective uid does not own or that group or
+ * others can write. A missing name gives -ENOENT. A store directory or
+ * secrets/ that lost its ownership or mode since store_open() gives -EPERM. */
 int store_get(struct vf_store *s, const char *name, uint8_t **blob, size_t *len,
               struct vf_err *e);
 

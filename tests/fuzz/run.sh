@@ -55,6 +55,7 @@ cat >"$outdir/include/config.h" <<'EOF'
 #define FUSE_USE_VERSION 35
 EOF
 
+# shellcheck disable=SC2054 # the commas belong to -fsanitize=
 cflags=(-g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined
 	-fno-sanitize-recover=undefined -I"$outdir/include" -I"$srcdir/src" -I"$fuzzdir"
 	-DSYSCONFDIR='"/etc"' -DLOCALSTATEDIR='"/var"' -DSBINDIR='"/usr/sbin"')

@@ -22,8 +22,8 @@ marker=f$$x$RANDOM
 # find_record PATTERN: the raw TRUSTED_APP records that match PATTERN,
 # waiting up to 5 s for auditd to write them.
 find_record() {
-	local i out
-	for i in $(seq 1 50); do
+	local out
+	for _ in $(seq 1 50); do
 		out=$(ausearch --input-logs -m TRUSTED_APP -ts recent --raw 2>/dev/null |
 			grep -E -- "$1" || true)
 		if [ -n "$out" ]; then
@@ -94,7 +94,7 @@ head -c 150000 /dev/urandom >"$TEST_DIR/race-b"
 broken=0
 failed=0
 rounds=40
-for i in $(seq 1 "$rounds"); do
+for _ in $(seq 1 "$rounds"); do
 	"${VCTL[@]}" add --force race/value "$TEST_DIR/race-a" >/dev/null 2>&1 &
 	pa=$!
 	"${VCTL[@]}" add --force race/value "$TEST_DIR/race-b" >/dev/null 2>&1 &

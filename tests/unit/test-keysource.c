@@ -451,7 +451,7 @@ static void test_keyring(const uint8_t *pk, const uint8_t *sk, const uint8_t *pk
         sodium_free(got_sk);
 }
 
-/* keysource_check(): what the daemon's watchdog asks every 200 ms. A key
+/* keysource_check(), which the daemon's watchdog calls every 200 ms. A key
  * that lost its owner or mode must count as exposed, not as present. */
 static void test_check(const uint8_t *pk, const uint8_t *sk)
 {
