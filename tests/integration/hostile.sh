@@ -137,21 +137,30 @@ check "the daemon's core file size limit is 0" \
 # PID, read as root through /proc/PID/mem. The needle arrives hex-encoded,
 # so the scanner's own memory contains it only in another form.
 cat >"$TEST_DIR/scan.py" <<'EOF'
-import re, sys
+import sys
 pid, needle = sys.argv[1], bytes.fromhex(sys.argv[2])
+CHUNK = 16 << 20
+# Larger mappings are reserved address space, such as ASan's shadow memory
+# (terabytes), never the daemon's heap or stacks.
+REGION_MAX = 1 << 30
 hits = 0
 with open("/proc/%s/maps" % pid) as maps, open("/proc/%s/mem" % pid, "rb", 0) as mem:
     for line in maps:
         addr, perms = line.split()[:2]
-        if not perms.startswith("r"):
-            continue
         start, end = (int(x, 16) for x in addr.split("-"))
-        try:
-            mem.seek(start)
-            data = mem.read(end - start)
-        except (OSError, OverflowError, ValueError):
+        if not perms.startswith("r") or end - start > REGION_MAX:
             continue
-        hits += len(re.findall(re.escape(needle), data))
+        tail = b""
+        for pos in range(start, end, CHUNK):
+            try:
+                mem.seek(pos)
+                data = tail + mem.read(min(CHUNK, end - pos))
+            except (OSError, OverflowError, ValueError):
+                tail = b""
+                continue
+            hits += data.count(needle)
+            # Keep the last bytes, so that a copy across two chunks is found.
+            tail = data[-(len(needle) - 1):] if len(needle) > 1 else b""
 print(hits)
 EOF
 scan() { python3 "$TEST_DIR/scan.py" "$1" "$2"; }
