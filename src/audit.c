@@ -541,3 +541,15 @@ bool audit_access_permitted(int r)
         pthread_mutex_unlock(&audit_lock);
         return permitted;
 }
+
+const char *audit_strerror(int r)
+{
+        assert(r < 0);
+
+        if (r == -ESRCH)
+                return "no audit daemon is registered, so the kernel keeps no record; run: "
+                       "service auditd start";
+        if (r == -ENOLINK)
+                return "auditing is disabled in the kernel; run: auditctl -e 1";
+        return strerror(-r);
+}

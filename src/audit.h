@@ -51,4 +51,9 @@ int audit_event(const char *op, const char *detail, bool success);
 /* Whether an access may proceed after audit_access() returned r. */
 bool audit_access_permitted(int r);
 
+/* Describe r, a failure of audit_access() or audit_event(), for a message:
+ * strerror() for most, but the two cases that the kernel reports as success
+ * get a sentence with the fix, because "No such process" would mislead. */
+const char *audit_strerror(int r);
+
 #endif

@@ -502,7 +502,7 @@ audit:
                 r = vf_fail(&e, ra,
                             "the audit record for reading '%s' could not be written (%s); "
                             "nothing was printed; check that auditing is enabled (auditctl -s)",
-                            name, strerror(-ra));
+                            name, audit_strerror(ra));
         }
         if (r == 0 && vf_write_all(STDOUT_FILENO, pt, pt_len) < 0)
                 r = vf_fail(&e, -errno, "cannot write the secret to standard output: %s",

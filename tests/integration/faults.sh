@@ -129,6 +129,10 @@ sleep 1.1 # the daemon reads the kernel's audit status at most once a second
 check "with auditd stopped, --audit required denies" \
 	fails_with "Permission denied" "${AGENT[@]}" cat "$MNT/faults/audit-$marker"
 check "the denial is logged with the reason" grep -q "keeps no record" "$log"
+err=$("${VCTL[@]}" get "faults/audit-$marker" 2>&1 >/dev/null)
+rc=$?
+check "vaultctl get with auditd stopped exits 69 (audit unavailable)" test "$rc" = 69
+check "its message says to start auditd" grep -q "service auditd start" <<<"$err"
 
 ensure_auditd >/dev/null
 check "auditd runs again" running auditd
