@@ -102,8 +102,8 @@ int fsops_init(struct vf_daemon *d, const struct vf_daemon_config *cfg, struct v
         memset(d->key_cache->next, 0, sizeof(d->key_cache->next));
         d->pool->page = (size_t)sysconf(_SC_PAGESIZE);
 
-        /* A key from another vault would decrypt nothing; say so at start
-         * rather than failing every open with EIO. */
+        /* A key from another vault would decrypt nothing, so report it at
+         * start rather than failing every open with EIO. */
         if (sodium_memcmp(pk, d->store.pk, VF_PUBLIC_KEY_BYTES) != 0) {
                 char desc[4200];
 
@@ -672,11 +672,4 @@ bool fsops_seal(struct vf_daemon *d, const char *why)
         if (first && (had_key || wiped))
                 log_notice("sealed (%s): key wiped, %lu open secret(s) wiped", why, wiped);
         return first;
-}
-
-bool fsops_key_present(struct vf_daemon *d)
-{
-        assert(d);
-
-        return keysource_present(&d->keysource) == 1;
 }

@@ -120,7 +120,4 @@ int fsops_readdir(struct vf_daemon *d, pid_t tid, uid_t uid, gid_t gid, const ch
  * call more than once and from any thread. Returns true the first time. */
 bool fsops_seal(struct vf_daemon *d, const char *why);
 
-/* Whether the key is still in its source; false means the daemon must seal. */
-bool fsops_key_present(struct vf_daemon *d);
-
 #endif

@@ -40,7 +40,7 @@ void keysource_describe(const struct vf_keysource *ks, char *buf, size_t len);
 
 /* Load the key pair. sk is locked memory of VF_SECRET_KEY_BYTES. -ENOENT when
  * no key is there (the vault is sealed), -EPERM for unsafe ownership or mode,
- * -EINVAL for a corrupt key; each with a reason that says how to fix it. */
+ * -EINVAL for a corrupt key. Each error comes with a reason that gives the fix. */
 int keysource_load(const struct vf_keysource *ks, uint8_t pk[VF_PUBLIC_KEY_BYTES],
                    uint8_t *sk, struct vf_err *e);
 
@@ -52,7 +52,7 @@ int keysource_store(const struct vf_keysource *ks, const uint8_t pk[VF_PUBLIC_KE
 
 /* Cheap presence check for the daemon's watchdog: 1 if the key is there,
  * 0 if it is gone (file deleted, keyring key revoked, unlinked or expired),
- * or -errno when presence cannot be told (treated as gone by callers). */
+ * or -errno when presence cannot be determined (callers treat that as gone). */
 int keysource_present(const struct vf_keysource *ks);
 
 /* Check that the key is still in its source and still private: a regular

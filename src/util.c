@@ -92,7 +92,7 @@ static int read_fd_into(int fd, size_t max, bool secure, unsigned char **out, si
                 if (len == cap) {
                         size_t ncap = cap ? cap * 2 : 4096;
 
-                        /* One byte past max tells "exactly max" from "too long". */
+                        /* One byte past max distinguishes "exactly max" from "too long". */
                         if (ncap > max + 1)
                                 ncap = max + 1;
                         if (ncap <= cap) {
