@@ -11,14 +11,13 @@
  * Latencies go into a log-linear histogram (64 sub-buckets per power of two,
  * so a reported percentile is within 1.6% of the measured value).
  *
- * Build: cc -O2 -Wall -pthread -o loadgen bench/loadgen.c
+ * Build: cc -O2 -Wall -pthread -o loadgen bench/loadgen.c bench/common.c
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <glob.h>
-#include <grp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -29,8 +28,9 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
+
+#include "common.h"
 
 #define SUB_BITS 6
 #define SUB_BUCKETS (1u << SUB_BITS)
@@ -69,14 +69,6 @@ static struct {
 } opt = { .workers = 1, .bufsize = 128 * 1024, .label = "run", .expect_size = -1 };
 
 static struct shared *shm;
-
-static uint64_t now_ns(void)
-{
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static unsigned bucket_of(uint64_t ns)
 {
@@ -303,8 +295,7 @@ static void add_glob(const char *pattern, size_t *cap)
  * are agents, which are not root. */
 static void drop_to(uid_t uid, gid_t gid)
 {
-        if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 ||
-            setresuid(uid, uid, uid) < 0) {
+        if (drop_privileges(uid, gid) < 0) {
                 fprintf(stderr, "loadgen: cannot switch to uid %u gid %u: %s\n", (unsigned)uid,
                         (unsigned)gid, strerror(errno));
                 exit(2);

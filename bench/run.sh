@@ -110,8 +110,8 @@ trap 'exit 130' INT TERM
 BIN=$WORK/bin
 mkdir -p "$BIN"
 CFLAGS_BENCH="-O2 -Wall -Wextra"
-cc $CFLAGS_BENCH -pthread -o "$BIN/loadgen" "$SRCDIR/bench/loadgen.c"
-cc $CFLAGS_BENCH -o "$BIN/seal-blind" "$SRCDIR/bench/seal-blind.c"
+cc $CFLAGS_BENCH -pthread -o "$BIN/loadgen" "$SRCDIR/bench/loadgen.c" "$SRCDIR/bench/common.c"
+cc $CFLAGS_BENCH -o "$BIN/seal-blind" "$SRCDIR/bench/seal-blind.c" "$SRCDIR/bench/common.c"
 cc $CFLAGS_BENCH -o "$BIN/mounttime" "$SRCDIR/bench/mounttime.c"
 chmod 755 "$BIN" "$BIN"/*
 

@@ -18,13 +18,12 @@
  * which must be 0. The exit status is 0 when every reader was blinded within
  * --timeout, the seal exited 0 and no read leaked.
  *
- * Build: cc -O2 -Wall -o seal-blind bench/seal-blind.c
+ * Build: cc -O2 -Wall -o seal-blind bench/seal-blind.c bench/common.c
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <grp.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -34,8 +33,9 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
+
+#include "common.h"
 
 /* After its first failure a reader keeps trying this long, so that a read
  * that succeeds again (a leak) would be seen. */
@@ -53,14 +53,6 @@ struct shared {
         atomic_int stop;
         struct reader readers[];
 };
-
-static uint64_t now_ns(void)
-{
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 /* One read of the secret: pread on the held descriptor, or a whole
  * open + read + close. Returns the byte count or -errno. */
@@ -236,11 +228,8 @@ int main(int argc, char **argv)
                         return 2;
                 }
                 if (pids[i] == 0) {
-                        if (uid >= 0 && (setgroups(0, NULL) < 0 ||
-                                         setresgid((gid_t)(gid >= 0 ? gid : uid),
-                                                   (gid_t)(gid >= 0 ? gid : uid),
-                                                   (gid_t)(gid >= 0 ? gid : uid)) < 0 ||
-                                         setresuid((uid_t)uid, (uid_t)uid, (uid_t)uid) < 0)) {
+                        if (uid >= 0 &&
+                            drop_privileges((uid_t)uid, (gid_t)(gid >= 0 ? gid : uid)) < 0) {
                                 perror("seal-blind: cannot switch uid");
                                 _exit(1);
                         }

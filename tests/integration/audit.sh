@@ -13,22 +13,6 @@ marker=m$$x$RANDOM
 printf 'audited-secret-bytes' | "${VCTL[@]}" add "audit/$marker" >/dev/null
 printf 'other' | "${VCTL[@]}" add "private/$marker" >/dev/null
 
-# find_record PATTERN: the raw record of ours that matches PATTERN, waiting
-# for auditd to flush it.
-find_record() {
-	local i out
-	for i in $(seq 1 50); do
-		out=$(ausearch --input-logs -m TRUSTED_APP -ts recent --raw 2>/dev/null |
-			grep -E -- "$1" || true)
-		if [ -n "$out" ]; then
-			printf '%s\n' "$out"
-			return 0
-		fi
-		sleep 0.1
-	done
-	return 1
-}
-
 # field RECORD NAME: the value of NAME= in RECORD (the first occurrence).
 field() {
 	grep -o " $2=[^ ]*" <<<"$1" | head -n 1 | cut -d= -f2-

@@ -19,22 +19,6 @@ setup_vault
 make_agent_user
 marker=f$$x$RANDOM
 
-# find_record PATTERN: the raw TRUSTED_APP records that match PATTERN,
-# waiting up to 5 s for auditd to write them.
-find_record() {
-	local out
-	for _ in $(seq 1 50); do
-		out=$(ausearch --input-logs -m TRUSTED_APP -ts recent --raw 2>/dev/null |
-			grep -E -- "$1" || true)
-		if [ -n "$out" ]; then
-			printf '%s\n' "$out"
-			return 0
-		fi
-		sleep 0.1
-	done
-	return 1
-}
-
 # has_record PATTERN: whether find_record finds one, without printing it.
 has_record() { find_record "$1" >/dev/null; }
 

@@ -162,6 +162,22 @@ as_agent() {
 	setpriv --reuid "$AGENT_UID" --regid "$AGENT_UID" --clear-groups -- "$@"
 }
 
+# find_record PATTERN: the raw TRUSTED_APP records that match PATTERN,
+# waiting up to 5 s for auditd to write them.
+find_record() {
+	local out
+	for _ in $(seq 1 50); do
+		out=$(ausearch --input-logs -m TRUSTED_APP -ts recent --raw 2>/dev/null |
+			grep -E -- "$1" || true)
+		if [ -n "$out" ]; then
+			printf '%s\n' "$out"
+			return 0
+		fi
+		sleep 0.1
+	done
+	return 1
+}
+
 # alive PID: whether the process still exists.
 alive() { kill -0 "$1" 2>/dev/null; }
 

@@ -28,25 +28,6 @@ static const char *const access_keys[] = {
 };
 #define N_ACCESS_KEYS (sizeof(access_keys) / sizeof(access_keys[0]))
 
-/* A check that needs something this run lacks (root, auditd): a TAP skip
- * outside CI, a failure under CI=true, where every check must run. Returns
- * cond. tap_require() cannot be used here because it must come before any
- * output. */
-static bool need(bool cond, const char *what)
-{
-        const char *ci = getenv("CI");
-
-        if (cond)
-                return true;
-        if (ci && strcmp(ci, "true") == 0) {
-                ok(0, "%s is required under CI=true", what);
-                return false;
-        }
-        tap_count++;
-        printf("ok %d # SKIP %s\n", tap_count, what);
-        return false;
-}
-
 static struct vf_caller sample_caller(void)
 {
         struct vf_caller c = {

@@ -28,24 +28,6 @@
 static char shm_dir[64];
 static char key_desc[64];
 
-/* A check that needs something this run lacks (root): a TAP skip outside
- * CI, a failure under CI=true, where every check must run. Returns cond.
- * tap_require() cannot be used here because it must come before any output. */
-static bool need(bool cond, const char *what)
-{
-        const char *ci = getenv("CI");
-
-        if (cond)
-                return true;
-        if (ci && strcmp(ci, "true") == 0) {
-                ok(0, "%s is required under CI=true", what);
-                return false;
-        }
-        tap_count++;
-        printf("ok %d # SKIP %s\n", tap_count, what);
-        return false;
-}
-
 /* is_int() for a call that fills e: clears e first and prints its message
  * when the call returns a value other than want. */
 #define is_call(call, want, ...)                                               \
