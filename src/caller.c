@@ -13,9 +13,9 @@
 
 #include "caller.h"
 
-/* The Uid: line of /proc/<tid>/status is within its first 300 bytes, even
- * with the longest escaped Name:, so the first 1 KiB is enough. */
-#define STATUS_READ_MAX 1024
+/* attr/apparmor/current contains a label of up to VF_LABEL_MAX bytes, a mode
+ * and a newline. A longer one is rejected rather than cut. */
+#define LABEL_READ_MAX (VF_LABEL_MAX + 64)
 
 /* /proc/<tid>/cgroup has one line per hierarchy. A path may be as long as
  * PATH_MAX but is short in practice, and a longer file is cut at its last
@@ -244,7 +244,9 @@ int unit_from_cgroup(const char *cgroup, char *unit, size_t unit_len)
 }
 
 /* Read the file name below dirfd into buf as a NUL-terminated string. A file
- * longer than size - 1 bytes is cut there, and *len is the length read. */
+ * longer than size - 1 bytes is cut there, and *len is the length read. The
+ * /proc files read here are generated whole on the first read, so a short
+ * read is the end of the file, which spares a read() that would return 0. */
 static int read_proc_file(int dirfd, const char *name, char *buf, size_t size, size_t *len)
 {
         size_t n = 0;
@@ -261,7 +263,8 @@ static int read_proc_file(int dirfd, const char *name, char *buf, size_t size, s
                 return -errno;
 
         while (n < size - 1) {
-                ssize_t k = read(fd, buf + n, size - 1 - n);
+                size_t want = size - 1 - n;
+                ssize_t k = read(fd, buf + n, want);
 
                 if (k < 0) {
                         if (errno == EINTR)
@@ -269,9 +272,9 @@ static int read_proc_file(int dirfd, const char *name, char *buf, size_t size, s
                         r = -errno;
                         break;
                 }
-                if (k == 0)
-                        break;
                 n += (size_t)k;
+                if ((size_t)k < want)
+                        break;
         }
 
         close(fd);
@@ -303,51 +306,6 @@ static int parse_id(const char **p, unsigned long *out)
 
         *p = s;
         *out = v;
-        return 0;
-}
-
-/* Check the fsuid of the task behind dirfd against the uid FUSE reported. This
- * read comes last in caller_identify(): the task was alive when it succeeded,
- * so its tid was not reused by another task while the reads by tid ran. */
-static int check_fsuid(int dirfd, pid_t tid, uid_t uid, struct vf_err *e)
-{
-        char status[STATUS_READ_MAX];
-        const char *p;
-        unsigned long ids[4];
-        size_t len = 0;
-        int r;
-
-        r = read_proc_file(dirfd, "status", status, sizeof(status), &len);
-        if (r == -ENOENT || r == -ESRCH)
-                return vf_fail(e, -ESRCH, "task %d exited before its identity could be read",
-                               (int)tid);
-        if (r < 0)
-                return vf_fail(e, -EIO, "cannot read /proc/%d/status: %s", (int)tid,
-                               strerror(-r));
-
-        /* "Uid:\t<real>\t<effective>\t<saved>\t<filesystem>". The kernel
-         * escapes '\n' in the task name on the Name: line above it, so a task
-         * cannot forge an earlier "\nUid:". */
-        p = strstr(status, "\nUid:");
-        if (!p)
-                return vf_fail(e, -EIO, "/proc/%d/status has no Uid: line", (int)tid);
-        p += strlen("\nUid:");
-        for (size_t i = 0; i < 4; i++) {
-                r = parse_id(&p, &ids[i]);
-                if (r < 0)
-                        return vf_fail(e, -EIO, "/proc/%d/status has an invalid Uid: line",
-                                       (int)tid);
-        }
-
-        /* FUSE reports the fsuid, which is the effective uid unless the task
-         * called setfsuid(). A different value means that the tid now belongs
-         * to another task, or that the task changed its uid since the request. */
-        if ((uid_t)ids[3] != uid)
-                return vf_fail(e, -ESRCH,
-                               "task %d has filesystem uid %lu, not %u as FUSE reported; it "
-                               "exited and its id was reused, or it changed its uid",
-                               (int)tid, ids[3], (unsigned)uid);
-
         return 0;
 }
 
@@ -391,8 +349,8 @@ static int read_unit(int dirfd, pid_t tid, struct vf_caller *c, struct vf_err *e
 
         r = read_proc_file(dirfd, "cgroup", buf, sizeof(buf), &len);
         if (r == -ENOENT) {
-                /* A kernel without cgroups. If the task is gone instead,
-                 * check_fsuid() reports it. */
+                /* A kernel without cgroups. The task itself cannot be
+                 * gone: it waits in the kernel for the reply. */
                 c->unit[0] = '\0';
                 return 0;
         }
@@ -421,11 +379,11 @@ static int read_unit(int dirfd, pid_t tid, struct vf_caller *c, struct vf_err *e
         return 0;
 }
 
-static int read_label(pid_t tid, struct vf_caller *c, struct vf_err *e)
+static int read_label(int dirfd, pid_t tid, struct vf_caller *c, struct vf_err *e)
 {
-        char *label = NULL, *mode = NULL;
-        size_t label_size, mode_size;
-        int r = 0;
+        char raw[LABEL_READ_MAX];
+        size_t len = 0;
+        int r;
 
         if (!caller_apparmor_enabled()) {
                 c->label_state = VF_LABEL_NO_APPARMOR;
@@ -434,55 +392,48 @@ static int read_label(pid_t tid, struct vf_caller *c, struct vf_err *e)
                 return 0;
         }
 
-        /* libapparmor reads attr/apparmor/current, or attr/current on kernels
-         * without attr/apparmor/, and splits off the mode. mode points into
-         * the same allocation as label, so only label is freed. */
-        if (aa_gettaskcon(tid, &label, &mode) < 0) {
-                r = -errno;
-                if (r == -ENOENT || r == -ESRCH)
-                        return vf_fail(e, -ESRCH,
-                                       "task %d exited before its AppArmor label could be read",
-                                       (int)tid);
-                if (r == -EACCES || r == -EPERM)
-                        return vf_fail(e, -EACCES,
-                                       "cannot read the AppArmor label of task %d: %s", (int)tid,
-                                       strerror(-r));
-                return vf_fail(e, -EIO, "cannot read the AppArmor label of task %d: %s",
+        /* attr/apparmor/current is AppArmor's own file; kernels before 5.1
+         * have only attr/current, which belongs to the first major LSM. This
+         * is the order libapparmor's aa_gettaskcon() tries them in. Reading
+         * through dirfd spares the two path walks of /proc/<tid>. */
+        r = read_proc_file(dirfd, "attr/apparmor/current", raw, sizeof(raw), &len);
+        if (r == -ENOENT)
+                r = read_proc_file(dirfd, "attr/current", raw, sizeof(raw), &len);
+        if (r == -ENOENT || r == -ESRCH)
+                return vf_fail(e, -ESRCH, "task %d exited before its AppArmor label could be read",
+                               (int)tid);
+        if (r == -EACCES || r == -EPERM)
+                return vf_fail(e, -EACCES, "cannot read the AppArmor label of task %d: %s",
                                (int)tid, strerror(-r));
-        }
+        if (r < 0)
+                return vf_fail(e, -EIO, "cannot read the AppArmor label of task %d: %s", (int)tid,
+                               strerror(-r));
+        if (len == sizeof(raw) - 1)
+                return vf_fail(e, -EIO, "the AppArmor label of task %d is longer than %zu bytes",
+                               (int)tid, sizeof(raw) - 2);
 
-        label_size = strlen(label);
-        mode_size = mode ? strlen(mode) : 0;
-        if (label_size == 0) {
-                r = vf_fail(e, -EIO, "task %d has an empty AppArmor label", (int)tid);
-                goto out;
-        }
-        if (label_size >= sizeof(c->label) || mode_size >= sizeof(c->mode)) {
-                r = vf_fail(e, -EIO,
-                            "the AppArmor label of task %d is longer than %zu bytes or its "
-                            "mode longer than %zu bytes",
-                            (int)tid, sizeof(c->label) - 1, sizeof(c->mode) - 1);
-                goto out;
-        }
+        r = label_parse(raw, c->label, sizeof(c->label), c->mode, sizeof(c->mode));
+        if (r == -ENAMETOOLONG)
+                return vf_fail(e, -EIO,
+                               "the AppArmor label of task %d is longer than %zu bytes or its "
+                               "mode longer than %zu bytes",
+                               (int)tid, sizeof(c->label) - 1, sizeof(c->mode) - 1);
+        if (r < 0)
+                return vf_fail(e, -EIO, "task %d has an empty or malformed AppArmor label",
+                               (int)tid);
 
-        memcpy(c->label, label, label_size + 1);
-        if (mode)
-                memcpy(c->mode, mode, mode_size + 1);
-        else
-                c->mode[0] = '\0';
         c->label_state = VF_LABEL_OK;
-
-out:
-        free(label);
-        return r;
+        return 0;
 }
 
-int caller_identify(pid_t tid, uid_t uid, gid_t gid, struct vf_caller *c, struct vf_err *e)
+int caller_identify(pid_t tid, uid_t uid, gid_t gid, unsigned fields, struct vf_caller *c,
+                    struct vf_err *e)
 {
         char path[32];
         int dirfd, r;
 
         assert(tid >= 0);
+        assert((fields & ~VF_CALLER_ALL) == 0);
         assert(c);
 
         c->pid = tid;
@@ -517,22 +468,73 @@ int caller_identify(pid_t tid, uid_t uid, gid_t gid, struct vf_caller *c, struct
                 return vf_fail(e, -EIO, "cannot open %s: %s", path, strerror(errno));
         }
 
-        read_loginuid(dirfd, c);
-        read_exe(dirfd, c);
+        if (fields & VF_CALLER_AUDIT) {
+                read_loginuid(dirfd, c);
+                read_exe(dirfd, c);
+        }
 
-        r = read_unit(dirfd, tid, c, e);
-        if (r < 0)
-                goto out;
+        if (fields & VF_CALLER_UNIT) {
+                r = read_unit(dirfd, tid, c, e);
+                if (r < 0)
+                        goto out;
+        }
 
-        /* The label is read by tid, not through dirfd. check_fsuid() runs
-         * after it and proves that the tid still named this task then. */
-        r = read_label(tid, c, e);
-        if (r < 0)
-                goto out;
-
-        r = check_fsuid(dirfd, tid, uid, e);
+        r = read_label(dirfd, tid, c, e);
 
 out:
         close(dirfd);
         return r;
+}
+
+int caller_check_procfs(struct vf_err *e)
+{
+        char status[4096], *line, *end;
+        unsigned long ids[8];
+        size_t len = 0, n = 0;
+        int dirfd, r;
+
+        /* /proc/self/status lists in NSpid: the task's pid in every pid
+         * namespace from the one /proc belongs to down to the task's own.
+         * One entry equal to getpid() means they are the same namespace. */
+        dirfd = open("/proc/self", O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (dirfd < 0)
+                return vf_fail(e, -ENXIO,
+                               "/proc does not show this process (%s): it is not mounted or "
+                               "belongs to a pid namespace the daemon is not in; mount a proc "
+                               "file system of the daemon's pid namespace on /proc",
+                               strerror(errno));
+        r = read_proc_file(dirfd, "status", status, sizeof(status), &len);
+        close(dirfd);
+        if (r < 0)
+                return vf_fail(e, -EIO, "cannot read /proc/self/status: %s", strerror(-r));
+
+        line = strstr(status, "\nNSpid:");
+        if (!line)
+                return vf_fail(e, -EIO,
+                               "/proc/self/status has no NSpid: line (Linux 4.1 or later is "
+                               "needed)");
+        line += strlen("\nNSpid:");
+        end = strchr(line, '\n');
+        if (end)
+                *end = '\0';
+
+        for (const char *p = line; n < sizeof(ids) / sizeof(ids[0]);) {
+                while (*p == ' ' || *p == '\t')
+                        p++;
+                if (*p == '\0')
+                        break;
+                if (parse_id(&p, &ids[n]) < 0)
+                        return vf_fail(e, -EIO, "/proc/self/status has an invalid NSpid: line");
+                n++;
+        }
+
+        if (n != 1 || ids[0] != (unsigned long)getpid())
+                return vf_fail(e, -ENXIO,
+                               "/proc belongs to another pid namespace than the daemon's: it "
+                               "shows the daemon as pid %lu, not %d, so callers would be looked "
+                               "up as other processes; mount a proc file system of the "
+                               "daemon's pid namespace on /proc (for example with unshare "
+                               "--pid --fork --mount-proc)",
+                               n > 0 ? ids[0] : 0UL, (int)getpid());
+        return 0;
 }

@@ -6,10 +6,13 @@
  * attr/apparmor/current or attr/current), the audit login uid, the systemd
  * unit from the cgroup path, and the executable.
  *
- * NOTE: /proc is read after the request arrives, so a task that exits and has
- * its tid reused in between could be misidentified. The window is one FUSE
- * round trip; caller_identify() checks that the task still exists and has the
- * uid FUSE reported, which closes the case of a different user taking the tid.
+ * /proc is read after the request arrives, yet the tid cannot name another
+ * task by then. Once the daemon has read a request, the calling task waits in
+ * the kernel until the reply, even after SIGKILL, so it neither exits nor
+ * frees its tid, and no other thread can exec or change its credentials
+ * meanwhile. This holds only when /proc belongs to the daemon's own pid
+ * namespace, the one FUSE numbers pids in, which caller_check_procfs()
+ * verifies at start.
  */
 #ifndef VAULTFS_CALLER_H
 #define VAULTFS_CALLER_H
@@ -38,11 +41,25 @@ struct vf_caller {
         char exe[4096];           /* "" when unreadable */
 };
 
-/* Fill c for the task tid. -ESRCH when tid is 0 (the caller is outside our
- * pid namespace) or the task is gone or no longer has uid; -EACCES or -EIO
- * when its label cannot be read on a kernel that has AppArmor. Any error
- * means deny. */
-int caller_identify(pid_t tid, uid_t uid, gid_t gid, struct vf_caller *c, struct vf_err *e);
+/* What caller_identify() reads besides the AppArmor label, which it always
+ * reads. Each costs an open and a read of a /proc file per request, so the
+ * daemon requests only what its policy and audit mode use. */
+enum {
+        VF_CALLER_AUDIT = 1u << 0, /* login uid and executable, for the audit record */
+        VF_CALLER_UNIT = 1u << 1,  /* systemd unit, for unit= rules and the audit record */
+        VF_CALLER_ALL = VF_CALLER_AUDIT | VF_CALLER_UNIT,
+};
+
+/* Fill c for the task tid, which FUSE reported with uid and gid; fields
+ * left out stay empty. -ESRCH when tid is 0 (the caller is outside our pid
+ * namespace) or the task is gone; -EACCES or -EIO when its label cannot be
+ * read on a kernel that has AppArmor. Any error means deny. */
+int caller_identify(pid_t tid, uid_t uid, gid_t gid, unsigned fields, struct vf_caller *c,
+                    struct vf_err *e);
+
+/* Check that /proc belongs to the pid namespace of the calling process, in
+ * which FUSE reports the pids of callers. -ENXIO when it does not. */
+int caller_check_procfs(struct vf_err *e);
 
 /* Split a raw AppArmor context such as "ai-agent//git (enforce)\n" into
  * label "ai-agent//git" and mode "enforce". "unconfined" has no mode. A

@@ -67,6 +67,12 @@ int fsops_init(struct vf_daemon *d, const struct vf_daemon_config *cfg, struct v
         pthread_mutex_init(&d->key_cache_lock, NULL);
         pthread_mutex_init(&d->pool_lock, NULL);
 
+        /* Callers are looked up in /proc by the pids FUSE reports, which are
+         * numbered in our pid namespace. */
+        r = caller_check_procfs(e);
+        if (r < 0)
+                return r;
+
         r = keysource_parse(cfg->keysource_spec, &d->keysource, e);
         if (r < 0)
                 return r;
@@ -78,6 +84,13 @@ int fsops_init(struct vf_daemon *d, const struct vf_daemon_config *cfg, struct v
         r = policy_load(cfg->policy_path, &d->policy, e);
         if (r < 0)
                 goto fail;
+
+        /* Read only the caller fields that a rule or a record uses. With
+         * audit off and no unit= rule, an open reads just the label. */
+        if (d->audit_mode != VF_AUDIT_OFF)
+                d->caller_fields |= VF_CALLER_AUDIT | VF_CALLER_UNIT;
+        if (policy_uses_unit(d->policy))
+                d->caller_fields |= VF_CALLER_UNIT;
 
         d->sk = sodium_malloc(VF_SECRET_KEY_BYTES);
         if (!d->sk) {
@@ -459,7 +472,7 @@ int fsops_open(struct vf_daemon *d, pid_t tid, uid_t uid, gid_t gid, const char 
                 goto audit;
         }
 
-        r = caller_identify(tid, uid, gid, &caller, &e);
+        r = caller_identify(tid, uid, gid, d->caller_fields, &caller, &e);
         if (r < 0) {
                 log_notice("denied open of '%s' to pid %d uid %u: %s", name, (int)tid,
                            (unsigned)uid, e.msg);
@@ -613,7 +626,7 @@ int fsops_readdir(struct vf_daemon *d, pid_t tid, uid_t uid, gid_t gid, const ch
         /* An unidentified caller sees an empty directory rather than an
          * error, so tools that list before opening fail on the open, where
          * the denial is audited. */
-        r = caller_identify(tid, uid, gid, &caller, &e);
+        r = caller_identify(tid, uid, gid, d->caller_fields, &caller, &e);
         if (r < 0) {
                 log_debug("listing '%s' as empty for pid %d: %s", dir, (int)tid, e.msg);
                 return 0;

@@ -42,6 +42,7 @@ struct vf_daemon {
         struct vf_keysource keysource;
         struct vf_policy *policy;
         enum vf_audit_mode audit_mode;
+        unsigned caller_fields; /* VF_CALLER_* that the policy and audit records use */
         uid_t owner_uid;
         gid_t owner_gid;
         char mountpoint[4096];

@@ -957,6 +957,17 @@ bool policy_allows_below(const struct vf_policy *p, const struct vf_caller *c, c
         return false;
 }
 
+bool policy_uses_unit(const struct vf_policy *p)
+{
+        assert(p);
+
+        for (size_t i = 0; i < p->n_rules; i++)
+                if (p->rules[i].unit)
+                        return true;
+
+        return false;
+}
+
 bool policy_grants_unconfined(const struct vf_policy *p)
 {
         assert(p);

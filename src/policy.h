@@ -49,6 +49,10 @@ bool policy_allows(const struct vf_policy *p, const struct vf_caller *c, const c
 bool policy_allows_below(const struct vf_policy *p, const struct vf_caller *c,
                          const char *dir);
 
+/* Whether some rule has a unit= condition, so that callers' units must be
+ * read. */
+bool policy_uses_unit(const struct vf_policy *p);
+
 /* Whether the policy grants anything to an unconfined caller (used by doctor). */
 bool policy_grants_unconfined(const struct vf_policy *p);
 

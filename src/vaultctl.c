@@ -126,12 +126,33 @@ static int load_key(const struct options *o, const struct vf_store *s, uint8_t *
         return 0;
 }
 
-static int cmd_init(const struct options *o, int argc, char **argv)
+/* Parse the options of init and unlock, which take only --passphrase-file FILE
+ * and no argument. Returns EX_OK with *pass_file set (left as it is without the
+ * option), or EX_USAGE after getopt or this function has printed the error. */
+static int parse_passphrase_options(const char *command, int argc, char **argv,
+                                    const char **pass_file)
 {
         static const struct option longopts[] = {
                 { "passphrase-file", required_argument, NULL, 'P' },
                 {},
         };
+        int c;
+
+        optind = 0; /* 0 makes glibc reinitialise, so options may follow arguments */
+        while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+                if (c != 'P')
+                        return EX_USAGE;
+                *pass_file = optarg;
+        }
+        if (optind != argc) {
+                log_error("%s takes no argument, got '%s'", command, argv[optind]);
+                return EX_USAGE;
+        }
+        return EX_OK;
+}
+
+static int cmd_init(const struct options *o, int argc, char **argv)
+{
         const char *pass_file = NULL;
         struct vf_keysource ks;
         struct vf_err e = {};
@@ -139,18 +160,11 @@ static int cmd_init(const struct options *o, int argc, char **argv)
         uint8_t *sk = NULL;
         char *pass = NULL;
         size_t pass_len = 0;
-        int c, r;
+        int r;
 
-        optind = 0; /* 0 makes glibc reinitialise, so options may follow arguments */
-        while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-                if (c != 'P')
-                        return EX_USAGE;
-                pass_file = optarg;
-        }
-        if (optind != argc) {
-                log_error("init takes no argument, got '%s'", argv[optind]);
-                return EX_USAGE;
-        }
+        r = parse_passphrase_options("init", argc, argv, &pass_file);
+        if (r != EX_OK)
+                return r;
 
         r = keysource_parse(o->keysource_spec, &ks, &e);
         if (r < 0)
@@ -458,7 +472,7 @@ static int cmd_get(const struct options *o, int argc, char **argv)
         r = vf_audit_open(VF_AUDIT_REQUIRED, &e);
         if (r < 0)
                 return fail(r, &e);
-        if (caller_identify(getpid(), getuid(), getgid(), &caller, &ce) < 0) {
+        if (caller_identify(getpid(), getuid(), getgid(), VF_CALLER_ALL, &caller, &ce) < 0) {
                 memset(&caller, 0, sizeof(caller));
                 caller.pid = getpid();
                 caller.uid = getuid();
@@ -518,10 +532,6 @@ audit:
 
 static int cmd_unlock(const struct options *o, int argc, char **argv)
 {
-        static const struct option longopts[] = {
-                { "passphrase-file", required_argument, NULL, 'P' },
-                {},
-        };
         struct vf_store s = { .dirfd = -1, .secrets_fd = -1 };
         struct vf_keysource ks;
         struct vf_err e = {};
@@ -530,18 +540,11 @@ static int cmd_unlock(const struct options *o, int argc, char **argv)
         uint8_t *sk = NULL;
         char *pass = NULL;
         size_t pass_len = 0;
-        int c, r;
+        int r;
 
-        optind = 0; /* 0 makes glibc reinitialise, so options may follow arguments */
-        while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-                if (c != 'P')
-                        return EX_USAGE;
-                pass_file = optarg;
-        }
-        if (optind != argc) {
-                log_error("unlock takes no argument, got '%s'", argv[optind]);
-                return EX_USAGE;
-        }
+        r = parse_passphrase_options("unlock", argc, argv, &pass_file);
+        if (r != EX_OK)
+                return r;
 
         r = keysource_parse(o->keysource_spec, &ks, &e);
         if (r < 0)

@@ -162,12 +162,51 @@ static int vfs_open(const char *path, struct fuse_file_info *fi)
         return 0;
 }
 
-static int vfs_read(const char *path, char *buf, size_t size, off_t off,
-                    struct fuse_file_info *fi)
+/* Reads use read_buf so that the reply buffer is ours to size. libfuse frees
+ * it with free() after the reply, unwiped, and M_PERTURB (see main()) wipes a
+ * freed chunk only when glibc does not keep it in its per-thread cache,
+ * which takes requests of up to 1032 bytes (glibc 2.36). So the buffer has
+ * at least REPLY_HEAP_MIN bytes, and no more than the bytes served, which
+ * also spares glibc the wiping of a 128 KiB buffer for a 1 KiB secret. */
+#define REPLY_HEAP_MIN 1040
+
+static int vfs_read_buf(const char *path, struct fuse_bufvec **bufp, size_t size, off_t off,
+                        struct fuse_file_info *fi)
 {
         struct vf_handle *h = (struct vf_handle *)(uintptr_t)fi->fh;
+        struct fuse_bufvec *bv;
+        size_t count = 0;
+        ssize_t n = 0;
+        char *mem = NULL;
 
-        return (int)fsops_read(self(), h, buf, size, off);
+        if (off < 0)
+                return -EINVAL;
+        if ((size_t)off < h->len)
+                count = h->len - (size_t)off < size ? h->len - (size_t)off : size;
+
+        bv = malloc(sizeof(*bv));
+        if (!bv)
+                return -ENOMEM;
+
+        /* At end of file the reply carries no data and needs no buffer. */
+        if (count > 0) {
+                mem = malloc(count < REPLY_HEAP_MIN ? REPLY_HEAP_MIN : count);
+                if (!mem) {
+                        free(bv);
+                        return -ENOMEM;
+                }
+                n = fsops_read(self(), h, mem, count, off);
+                if (n < 0) {
+                        free(mem);
+                        free(bv);
+                        return (int)n;
+                }
+        }
+
+        *bv = FUSE_BUFVEC_INIT((size_t)n);
+        bv->buf[0].mem = mem;
+        *bufp = bv;
+        return 0;
 }
 
 static int vfs_release(const char *path, struct fuse_file_info *fi)
@@ -263,7 +302,7 @@ static const struct fuse_operations vfs_ops = {
         .getattr = vfs_getattr,
         .access = vfs_access,
         .open = vfs_open,
-        .read = vfs_read,
+        .read_buf = vfs_read_buf,
         .release = vfs_release,
         .readdir = vfs_readdir,
         .statfs = vfs_statfs,
@@ -405,13 +444,11 @@ int main(int argc, char **argv)
                 return EXIT_FAILURE;
         }
 
-        /* libfuse copies each read reply into a heap buffer of its own and
-         * frees it without wiping, which left the plaintext in freed heap
-         * after a close. M_PERTURB makes glibc fill every freed chunk with
-         * the low byte of the value (0 here; the value must not be 0 to take
-         * effect). NOTE: glibc skips this for chunks freed into its
-         * per-thread cache (1032 bytes and smaller), so a read request that
-         * small may leave its bytes until the chunk is reused. */
+        /* libfuse frees each read reply buffer without wiping it, which
+         * would leave plaintext in freed heap after a close. M_PERTURB makes
+         * glibc fill every freed chunk outside its per-thread cache with the
+         * low byte of the value, 0 here (the value itself must not be 0).
+         * vfs_read_buf() sizes reply buffers to stay out of that cache. */
         if (mallopt(M_PERTURB, 0x100) != 1 && !ASAN_BUILD) {
                 fprintf(stderr, "vaultfs: error: cannot make freed memory be wiped\n");
                 return EXIT_FAILURE;

@@ -18,22 +18,6 @@ make_agent_user
 marker=h$$x$RANDOM
 AGENT=(setpriv --reuid "$AGENT_UID" --regid "$AGENT_UID" --clear-groups --)
 
-# find_record PATTERN: the raw TRUSTED_APP records that match PATTERN,
-# waiting up to 5 s for auditd to write them.
-find_record() {
-	local out
-	for _ in $(seq 1 50); do
-		out=$(ausearch --input-logs -m TRUSTED_APP -ts recent --raw 2>/dev/null |
-			grep -E -- "$1" || true)
-		if [ -n "$out" ]; then
-			printf '%s\n' "$out"
-			return 0
-		fi
-		sleep 0.1
-	done
-	return 1
-}
-
 # field RECORD NAME: every value of NAME= in RECORD, one a line.
 field() {
 	grep -o " $2=[^ ]*" <<<"$1" | cut -d= -f2-
@@ -44,27 +28,54 @@ printf 'forge-value' | "${VCTL[@]}" add "hostile/forge-$marker" >/dev/null
 printf 'rw-value' | "${VCTL[@]}" add hostile/rw >/dev/null
 POLICY_TEXT="allow uid=$AGENT_UID secrets=hostile/**"
 
-# --- A caller the daemon cannot see ------------------------------------------
+# --- A daemon whose /proc belongs to another pid namespace -------------------
 
-# The daemon in a pid namespace of its own, in the mount namespace of the
-# test, so the mount shows here. A caller out here has no pid in the
-# daemon's namespace, and FUSE reports pid 0.
+# Under unshare --pid --fork with the host's /proc, FUSE would report pids of
+# the new namespace, and /proc would resolve them to other processes. The
+# daemon must refuse to start there.
 MNT=$TEST_DIR/mnt
 mkdir -p "$MNT"
 chmod 755 "$TEST_DIR"
 POLICY=$TEST_DIR/policy
 printf '%s\n' "$POLICY_TEXT" >"$POLICY"
 chmod 644 "$POLICY"
-unshare --pid --fork "$VAULTFS" --store "$STORE" --key-source "$KEYSRC" --policy "$POLICY" \
-	-f "$MNT" >"$TEST_DIR/vaultfs.log" 2>&1 &
+rc=0
+timeout 20 unshare --pid --fork "$VAULTFS" --store "$STORE" --key-source "$KEYSRC" \
+	--policy "$POLICY" -f "$MNT" >"$TEST_DIR/wrong-proc.log" 2>&1 || rc=$?
+check "a daemon that sees another namespace's /proc refuses to start" \
+	test "$rc" != 0 -a "$rc" != 124
+check "its error says /proc belongs to another pid namespace" \
+	grep -q "/proc belongs to another pid namespace" "$TEST_DIR/wrong-proc.log"
+check_fails "it mounted nothing" grep -q " $MNT fuse.vaultfs " /proc/self/mounts
+
+# --- A caller the daemon cannot see ------------------------------------------
+
+# The daemon in a pid namespace of its own, with a /proc of that namespace,
+# so it needs a mount namespace of its own too. Its mount point sits in a
+# shared bind mount, which propagates the FUSE mount back here. A caller out
+# here has no pid in the daemon's namespace, and FUSE reports pid 0.
+NS_DIR=$TEST_DIR/ns
+mkdir -p "$NS_DIR/mnt"
+chmod 755 "$NS_DIR" "$NS_DIR/mnt"
+mount --bind "$NS_DIR" "$NS_DIR"
+mount --make-shared "$NS_DIR"
+add_cleanup "umount -l '$NS_DIR'"
+# The new /proc is mounted only after /proc is made private in the child,
+# so that it cannot propagate over the /proc of this namespace.
+unshare --pid --fork --mount --propagation unchanged -- /bin/sh -c \
+	'mount --make-rprivate /proc && mount -t proc proc /proc && exec "$@"' sh \
+	"$VAULTFS" --store "$STORE" --key-source "$KEYSRC" --policy "$POLICY" \
+	-f "$NS_DIR/mnt" >"$TEST_DIR/vaultfs.log" 2>&1 &
 UNSHARE_PID=$!
-VAULTFS_PID=$UNSHARE_PID wait_for_mount "$MNT"
+VAULTFS_PID=$UNSHARE_PID wait_for_mount "$NS_DIR/mnt"
 # unshare ignores SIGTERM while it waits for its child, so signal the daemon,
 # its child, by the pid it has out here.
 NS_DAEMON_PID=$(pgrep -P "$UNSHARE_PID" -x vaultfs)
-add_cleanup "kill $NS_DAEMON_PID; sleep 0.2; umount -l '$MNT'"
+add_cleanup "kill $NS_DAEMON_PID; sleep 0.2; umount -l '$NS_DIR/mnt'"
+check "the daemon runs in its own pid namespace" \
+	test "$(readlink "/proc/$NS_DAEMON_PID/ns/pid")" != "$(readlink /proc/self/ns/pid)"
 
-err=$(as_agent cat "$MNT/hostile/pidns-$marker" 2>&1 >/dev/null)
+err=$(as_agent cat "$NS_DIR/mnt/hostile/pidns-$marker" 2>&1 >/dev/null)
 check "a caller outside the daemon's pid namespace is denied" \
 	grep -q "Permission denied" <<<"$err"
 record=$(find_record "op=open secret=\"hostile/pidns-$marker\"")
@@ -75,7 +86,7 @@ check "the record says the open failed" test "$(field "$record" res)" = "failed'
 check "the daemon log says why" grep -q "outside the daemon's pid namespace" "$TEST_DIR/vaultfs.log"
 kill "$NS_DAEMON_PID"
 wait "$UNSHARE_PID" 2>/dev/null
-umount -l "$MNT" 2>/dev/null
+umount -l "$NS_DIR/mnt" 2>/dev/null
 
 # --- A caller in a child pid namespace of the daemon's ------------------------
 
@@ -127,9 +138,70 @@ sys.exit(0 if libc.ptrace(PTRACE_ATTACH, int(sys.argv[1]), 0, 0) == -1 and ctype
 ' "$VAULTFS_PID"
 check "the daemon's core file size limit is 0" \
 	grep -Eq '^Max core file size +0 +0 ' "/proc/$VAULTFS_PID/limits"
-# NOTE: PR_SET_DUMPABLE 0 is set but not checked here. On the test kernel
-# (6.18) root without CAP_SYS_PTRACE still reads /proc/PID/environ of a
-# non-dumpable root process, so that read proves nothing.
+check_fails "the agent cannot send the daemon a signal that dumps core" \
+	as_agent /bin/sh -c 'kill -QUIT "$1"' sh "$VAULTFS_PID"
+
+# A second daemon, started by root without CAP_SYS_PTRACE in its bounding
+# set, as a root service that lost that capability would be, shows what
+# PR_SET_DUMPABLE 0 adds. Such a root process may attach to a dumpable
+# process with the same capabilities (the control below) but not to the
+# daemon. Signalled to dump core, the daemon leaves none, while the dumpable
+# control in the same directory does, which shows that this machine writes
+# cores at all.
+NO_PTRACE=(setpriv --bounding-set=-sys_ptrace --inh-caps=-sys_ptrace --)
+CORE_DIR=$TEST_DIR/cores
+mkdir -p "$CORE_DIR" "$TEST_DIR/mnt-core"
+old_pattern=$(cat /proc/sys/kernel/core_pattern)
+if [ "$old_pattern" != core ]; then
+	diag "core_pattern was '$old_pattern'; setting it to 'core' for this test"
+	echo core >/proc/sys/kernel/core_pattern
+	add_cleanup "printf '%s\n' '$old_pattern' >/proc/sys/kernel/core_pattern"
+fi
+diag "fs.suid_dumpable is $(cat /proc/sys/fs/suid_dumpable)"
+(cd "$CORE_DIR" && exec "${NO_PTRACE[@]}" "$VAULTFS" --store "$STORE" --key-source "$KEYSRC" \
+	--policy "$POLICY" -f "$TEST_DIR/mnt-core") >"$TEST_DIR/core-daemon.log" 2>&1 &
+core_daemon=$!
+add_cleanup "kill $core_daemon; umount -l '$TEST_DIR/mnt-core'"
+VAULTFS_PID=$core_daemon wait_for_mount "$TEST_DIR/mnt-core"
+(cd "$CORE_DIR" && ulimit -c unlimited && exec "${NO_PTRACE[@]}" sleep 30) &
+control=$!
+add_cleanup "kill $control"
+sleep 0.3
+
+cat >"$TEST_DIR/attach.py" <<'PY'
+import ctypes, ctypes.util, os, sys
+libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+PTRACE_ATTACH, PTRACE_DETACH = 16, 17
+pid = int(sys.argv[1])
+if libc.ptrace(PTRACE_ATTACH, pid, 0, 0) != 0:
+    print("attach: %s" % os.strerror(ctypes.get_errno()))
+    sys.exit(1)
+os.waitpid(pid, 0)
+libc.ptrace(PTRACE_DETACH, pid, 0, 0)
+sys.exit(0)
+PY
+check "root without CAP_SYS_PTRACE attaches to a dumpable process like it" \
+	"${NO_PTRACE[@]}" /usr/bin/python3 "$TEST_DIR/attach.py" "$control"
+check_fails "root without CAP_SYS_PTRACE cannot attach to the daemon" \
+	"${NO_PTRACE[@]}" /usr/bin/python3 "$TEST_DIR/attach.py" "$core_daemon"
+
+# Root without CAP_SYS_RESOURCE cannot raise a hard limit of 0, so on such a
+# machine the daemon's own limit alone already prevents a core.
+if prlimit --pid "$core_daemon" --core=unlimited:unlimited 2>/dev/null; then
+	diag "the daemon's core limit is raised to unlimited"
+else
+	diag "root cannot raise the daemon's core limit here (no CAP_SYS_RESOURCE)"
+fi
+kill -QUIT "$core_daemon"
+rc=0
+wait "$core_daemon" || rc=$?
+check "SIGQUIT ended the second daemon" test "$rc" = $((128 + 3))
+umount -l "$TEST_DIR/mnt-core" 2>/dev/null
+check "the daemon left no core file" test -z "$(ls -A "$CORE_DIR")"
+kill -QUIT "$control"
+wait "$control" 2>/dev/null
+check "the dumpable process in the same place left one" test -n "$(ls -A "$CORE_DIR")"
+rm -f "$CORE_DIR"/core*
 
 # --- Plaintext and key bytes in the daemon's memory --------------------------
 
@@ -199,6 +271,28 @@ sleep 0.5
 # The daemon makes glibc (or ASan) wipe freed memory, so no copy is left.
 hits=$(scan "$VAULTFS_PID" "$needle")
 check "after the reader closed it, the plaintext is in no readable page ($hits found)" \
+	test "$hits" = 0
+
+# A read request of up to 1032 bytes gets a heap chunk that glibc would keep
+# in its per-thread cache without the M_PERTURB wipe, so the daemon never
+# replies from one that small. glibc writes its list pointers over the first
+# 16 bytes of a cached chunk, so the scan looks for the bytes after them.
+small_value="vaultfs-small-read-$marker-$(head -c 24 /dev/urandom | xxd -p)"
+printf '%s' "$small_value" | "${VCTL[@]}" add hostile/small >/dev/null
+small_needle=$(printf '%s' "${small_value:16}" | xxd -p | tr -d '\n')
+sleep 1.1
+rc=0
+as_agent /usr/bin/python3 -c '
+import os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+data = os.read(fd, int(sys.argv[2]))
+os.close(fd)
+sys.exit(0 if len(data) == int(sys.argv[2]) else 1)
+' "$MNT/hostile/small" "${#small_value}" || rc=$?
+check "a reader reads the small secret in one request of its size" test "$rc" = 0
+sleep 0.5
+hits=$(scan "$VAULTFS_PID" "$small_needle")
+check "after a read of ${#small_value} bytes and close, the plaintext is in no readable page ($hits found)" \
 	test "$hits" = 0
 
 # The private key: in the daemon's memory while it serves. After the key is

@@ -5,8 +5,8 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
-#include <sys/fsuid.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -204,7 +204,7 @@ static void test_identify_self(void)
         ssize_t n;
         int r;
 
-        r = caller_identify(getpid(), geteuid(), getegid(), &c, &e);
+        r = caller_identify(getpid(), geteuid(), getegid(), VF_CALLER_ALL, &c, &e);
         is_identified(r, e, "caller_identify own pid");
         is_int(c.pid, getpid(), "caller pid");
         is_int(c.uid, geteuid(), "caller uid");
@@ -240,23 +240,38 @@ static void test_identify_pid0(void)
         struct vf_caller c;
         struct vf_err e = { "" };
 
-        is_int(caller_identify(0, geteuid(), getegid(), &c, &e), -ESRCH,
+        is_int(caller_identify(0, geteuid(), getegid(), VF_CALLER_ALL, &c, &e), -ESRCH,
                "caller_identify pid 0");
         ok(strstr(e.msg, "outside the daemon's pid namespace") != NULL,
            "pid 0 message names the namespace: %s", e.msg);
 }
 
-static void test_identify_uid_mismatch(void)
+static void test_identify_fields(void)
 {
         struct vf_caller c;
         struct vf_err e = { "" };
-        char want[64];
+        char unit[256];
 
-        is_int(caller_identify(getpid(), geteuid() + 1, getegid(), &c, &e), -ESRCH,
-               "caller_identify uid mismatch");
-        snprintf(want, sizeof(want), "task %d has filesystem uid %u", (int)getpid(),
-                 (unsigned)geteuid());
-        ok(strstr(e.msg, want) != NULL, "uid mismatch message: %s", e.msg);
+        /* Without VF_CALLER_AUDIT and VF_CALLER_UNIT only the label is read,
+         * and the ids are the ones FUSE reported, whatever the task runs as. */
+        is_identified(caller_identify(getpid(), geteuid() + 1, getegid(), 0, &c, &e), e,
+                      "caller_identify label only");
+        is_int(c.uid, geteuid() + 1, "uid is the one FUSE reported");
+        is_int(c.auid, (uid_t)-1, "login uid left unset");
+        is_str(c.exe, "", "exe left empty");
+        is_str(c.unit, "", "unit left empty");
+
+        is_identified(caller_identify(getpid(), geteuid(), getegid(), VF_CALLER_UNIT, &c, &e), e,
+                      "caller_identify unit only");
+        read_own_unit(unit, sizeof(unit));
+        is_str(c.unit, unit, "unit read with VF_CALLER_UNIT");
+        is_str(c.exe, "", "exe left empty with VF_CALLER_UNIT");
+
+        is_identified(caller_identify(getpid(), geteuid(), getegid(), VF_CALLER_AUDIT, &c, &e),
+                      e, "caller_identify audit fields only");
+        ok(c.exe[0] != '\0', "exe read with VF_CALLER_AUDIT: %s", c.exe);
+        is_int(c.auid, read_loginuid(), "login uid read with VF_CALLER_AUDIT");
+        is_str(c.unit, "", "unit left empty with VF_CALLER_AUDIT");
 }
 
 static void test_identify_reaped(void)
@@ -272,7 +287,7 @@ static void test_identify_reaped(void)
         ok(child > 0, "fork");
         ok(waitpid(child, &status, 0) == child, "reap child");
 
-        is_int(caller_identify(child, geteuid(), getegid(), &c, &e), -ESRCH,
+        is_int(caller_identify(child, geteuid(), getegid(), VF_CALLER_ALL, &c, &e), -ESRCH,
                "caller_identify reaped child");
         ok(strstr(e.msg, "no longer exists") != NULL, "reaped child message: %s", e.msg);
 }
@@ -294,7 +309,7 @@ static void test_identify_zombie(void)
         ok(waitid(P_PID, (id_t)child, &info, WEXITED | WNOWAIT) == 0, "child exited");
 
         /* A zombie has no exe link, and that alone is no reason to fail. */
-        is_identified(caller_identify(child, geteuid(), getegid(), &c, &e), e,
+        is_identified(caller_identify(child, geteuid(), getegid(), VF_CALLER_ALL, &c, &e), e,
                       "caller_identify zombie");
         is_str(c.exe, "", "zombie has empty exe");
 
@@ -335,7 +350,7 @@ static void test_identify_thread(void)
         ok(thread_tid != getpid(), "thread has its own tid");
 
         /* Thread ids are not listed in /proc, but /proc/<tid> still works. */
-        is_identified(caller_identify(thread_tid, geteuid(), getegid(), &c, &e), e,
+        is_identified(caller_identify(thread_tid, geteuid(), getegid(), VF_CALLER_ALL, &c, &e), e,
                       "caller_identify thread tid");
         is_int(c.pid, thread_tid, "thread caller pid is the tid");
 
@@ -347,9 +362,8 @@ static void test_identify_thread(void)
         close(release[1]);
 }
 
-/* A child that changes its ids and waits: with setfsuid_only, only the
- * filesystem uid changes, which is the one FUSE reports. */
-static pid_t start_child_with_uid(uid_t uid, bool setfsuid_only, int *release_fd)
+/* A child that switches to uid and waits until release_fd is written. */
+static pid_t start_child_with_uid(uid_t uid, int *release_fd)
 {
         int ready[2], release[2];
         pid_t child;
@@ -362,9 +376,7 @@ static pid_t start_child_with_uid(uid_t uid, bool setfsuid_only, int *release_fd
         if (child == 0) {
                 close(ready[0]);
                 close(release[1]);
-                if (setfsuid_only)
-                        (void)setfsuid(uid);
-                else if (setresuid(uid, uid, uid) < 0)
+                if (setresuid(uid, uid, uid) < 0)
                         _exit(1);
                 if (write(ready[1], "r", 1) != 1)
                         _exit(1);
@@ -405,47 +417,68 @@ static void test_identify_other_uid(void)
         int release_fd;
         pid_t child;
 
-        if (geteuid() != 0) {
-                ok(1, "# SKIP changing uids needs root");
+        if (!need(geteuid() == 0, "root (to change uids)"))
                 return;
-        }
 
-        child = start_child_with_uid(65534, false, &release_fd);
+        /* The daemon runs as root and reads the /proc files of callers of
+         * any uid, including their exe link. */
+        child = start_child_with_uid(65534, &release_fd);
         ok(child > 0, "child running as uid 65534");
         if (child <= 0)
                 return;
-        is_identified(caller_identify(child, 65534, 65534, &c, &e), e,
-                      "caller_identify child with its uid");
-        is_int(caller_identify(child, 0, 0, &c, &e), -ESRCH,
-               "caller_identify child with another uid");
-        stop_child(child, release_fd);
-
-        /* Real and effective uid stay 0; FUSE would report 65534. */
-        child = start_child_with_uid(65534, true, &release_fd);
-        ok(child > 0, "child with filesystem uid 65534");
-        if (child <= 0)
-                return;
-        is_identified(caller_identify(child, 65534, 0, &c, &e), e,
-                      "caller_identify compares the filesystem uid");
-        is_int(caller_identify(child, 0, 0, &c, &e), -ESRCH,
-               "caller_identify ignores the effective uid");
+        is_identified(caller_identify(child, 65534, 65534, VF_CALLER_ALL, &c, &e), e,
+                      "caller_identify child of another uid");
+        is_int(c.uid, 65534, "child uid");
+        ok(c.exe[0] != '\0', "child exe read: %s", c.exe);
         stop_child(child, release_fd);
 }
 
-static void test_identify_forged_name(void)
+static void test_check_procfs(void)
 {
-        struct vf_caller c;
         struct vf_err e = { "" };
         char saved[17] = "";
+        int status;
+        pid_t child;
 
-        /* A task name with a newline must not pass for the Uid: line. */
+        is_int(caller_check_procfs(&e), 0, "/proc belongs to our pid namespace");
+
+        /* A task name with a newline must not pass for the NSpid: line. The
+         * kernel escapes it in the Name: line. */
         ok(prctl(PR_GET_NAME, saved) == 0, "get task name");
-        ok(prctl(PR_SET_NAME, "a\nUid:\t1\t1\t1\t1") == 0, "set forged task name");
-        is_identified(caller_identify(getpid(), geteuid(), getegid(), &c, &e), e,
-                      "caller_identify with forged name");
-        is_int(caller_identify(getpid(), 1, getegid(), &c, &e), -ESRCH,
-               "forged name does not set the uid");
+        ok(prctl(PR_SET_NAME, "a\nNSpid:\t1\t1") == 0, "set forged task name");
+        is_int(caller_check_procfs(&e), 0, "forged task name changes nothing");
         ok(prctl(PR_SET_NAME, saved) == 0, "restore task name");
+
+        if (!need(geteuid() == 0, "root (to create a pid namespace)"))
+                return;
+
+        /* A process in a new pid namespace that still sees the parent's
+         * /proc: the daemon must refuse to start there, because FUSE would
+         * report pids that /proc resolves to other processes. */
+        child = fork();
+        if (child == 0) {
+                pid_t inner;
+
+                if (unshare(CLONE_NEWPID) < 0)
+                        _exit(2);
+                inner = fork();
+                if (inner == 0) {
+                        struct vf_err ie = { "" };
+                        int r = caller_check_procfs(&ie);
+
+                        if (r != -ENXIO)
+                                _exit(3);
+                        _exit(strstr(ie.msg, "another pid namespace") ? 0 : 4);
+                }
+                if (inner < 0 || waitpid(inner, &status, 0) != inner)
+                        _exit(5);
+                _exit(WIFEXITED(status) ? WEXITSTATUS(status) : 6);
+        }
+        ok(child > 0, "fork");
+        ok(child > 0 && waitpid(child, &status, 0) == child, "wait for child");
+        is_int(WIFEXITED(status) ? WEXITSTATUS(status) : -1, 0,
+               "caller_check_procfs rejects the parent namespace's /proc (0 = -ENXIO with "
+               "its message, 2 = unshare failed)");
 }
 
 static void test_apparmor_enabled_cached(void)
@@ -462,11 +495,11 @@ int main(void)
         test_apparmor_enabled_cached();
         test_identify_self();
         test_identify_pid0();
-        test_identify_uid_mismatch();
+        test_identify_fields();
         test_identify_reaped();
         test_identify_zombie();
         test_identify_thread();
         test_identify_other_uid();
-        test_identify_forged_name();
+        test_check_procfs();
         return tap_done();
 }

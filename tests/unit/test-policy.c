@@ -504,6 +504,28 @@ static void test_grants_unconfined(void)
         }
 }
 
+static void test_uses_unit(void)
+{
+        static const struct {
+                const char *text;
+                bool uses_unit;
+        } cases[] = {
+                { "", false },
+                { "allow label=a uid=0 secrets=x\n", false },
+                { "allow label=a secrets=x\nallow unit=b.service secrets=y\n", true },
+                { "allow unit=a.service uid=1 secrets=x\n", true },
+        };
+
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                struct vf_policy *p = parse_ok(cases[i].text, "unit check");
+
+                if (!p)
+                        continue;
+                is_int(policy_uses_unit(p), cases[i].uses_unit, "policy_uses_unit case %zu", i);
+                policy_free(p);
+        }
+}
+
 static void test_user_resolved(void)
 {
         struct vf_caller c;
@@ -642,6 +664,7 @@ int main(void)
         test_empty_policy_denies();
         test_allows_below();
         test_grants_unconfined();
+        test_uses_unit();
         test_user_resolved();
         test_load();
         return tap_done();
