@@ -38,6 +38,10 @@
  * blind the daemon within 1 s, so this leaves room for the seal itself. */
 #define WATCHDOG_INTERVAL_MS 200
 
+/* Largest read request the kernel sends, and the size of each worker
+ * thread's request buffer beyond its 4 KiB header. */
+#define VF_MAX_REQUEST_BYTES (128 * 1024)
+
 /* Cache lifetime of names and attributes in the kernel, in seconds. Short,
  * so a secret added or removed with vaultctl shows within a second. */
 #define ENTRY_TIMEOUT_S 0.5
@@ -110,6 +114,13 @@ static void *vfs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
         cfg->negative_timeout = 0;
         cfg->use_ino = 1;
         cfg->hard_remove = 1;
+
+        /* libfuse sizes each worker thread's request buffer from max_write,
+         * 1 MiB by default, and M_PERTURB (see main()) fills every new heap
+         * chunk, so each worker would hold 1 MiB of resident memory. The
+         * mount is read-only, so no request carries data; 128 KiB keeps the
+         * kernel's default of 32 pages per read request. */
+        conn->max_write = VF_MAX_REQUEST_BYTES;
         return self();
 }
 
