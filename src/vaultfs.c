@@ -42,9 +42,15 @@
  * thread's request buffer beyond its 4 KiB header. */
 #define VF_MAX_REQUEST_BYTES (128 * 1024)
 
-/* Cache lifetime of names and attributes in the kernel, in seconds. Short,
- * so a secret added or removed with vaultctl shows within a second. */
-#define ENTRY_TIMEOUT_S 0.5
+/* Cache lifetimes in the kernel, in seconds. A cached name spares a LOOKUP
+ * on each open, which matters with thousands of secrets, and it cannot serve
+ * stale data: every open reads the store, so an open of a removed secret
+ * fails at once, and the kernel caches no negative entry, so a new secret
+ * shows at once. Attributes expire quickly, so stat sees a replaced or
+ * removed secret within ATTR_TIMEOUT_S. NOTE: a name that changes between
+ * secret and directory keeps its old type for up to ENTRY_TIMEOUT_S. */
+#define ENTRY_TIMEOUT_S 10.0
+#define ATTR_TIMEOUT_S 0.5
 
 #if defined(__SANITIZE_ADDRESS__)
 /* ASan replaces malloc(), so mallopt() does nothing there; these flags make
@@ -110,7 +116,7 @@ static void *vfs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
         cfg->direct_io = 1;
         cfg->kernel_cache = 0;
         cfg->entry_timeout = ENTRY_TIMEOUT_S;
-        cfg->attr_timeout = ENTRY_TIMEOUT_S;
+        cfg->attr_timeout = ATTR_TIMEOUT_S;
         cfg->negative_timeout = 0;
         cfg->use_ino = 1;
         cfg->hard_remove = 1;
