@@ -43,9 +43,9 @@
 #define VF_MAX_REQUEST_BYTES (128 * 1024)
 
 /* Cache lifetimes in the kernel, in seconds. A cached name spares a LOOKUP
- * on each open, which matters with thousands of secrets, and it cannot serve
- * stale data: every open reads the store, so an open of a removed secret
- * fails at once, and the kernel caches no negative entry, so a new secret
+ * on each open, which matters with thousands of secrets. It cannot serve
+ * stale data, because every open reads the store: an open of a removed
+ * secret fails at once. The kernel caches no negative entry, so a new secret
  * shows at once. Attributes expire quickly, so stat sees a replaced or
  * removed secret within ATTR_TIMEOUT_S. NOTE: a name that changes between
  * secret and directory keeps its old type for up to ENTRY_TIMEOUT_S. */
