@@ -67,6 +67,8 @@ static int exit_status(int r)
                 return EX_DATAERR;
         case ENOENT:
                 return EX_NOINPUT;
+        case ENOTTY: /* no terminal to prompt on, and no file given instead */
+                return EX_USAGE;
         case EPERM:
         case EACCES:
                 return EX_NOPERM;

@@ -85,6 +85,9 @@ expect_error "a passphrase file others can read is refused" "chmod 600" \
 	"${VCTL[@]}" unlock --passphrase-file "$TEST_DIR/wrong"
 expect_error "unlock without a terminal or file says what to pass" "passphrase-file" \
 	setsid "${VCTL[@]}" unlock
+rc=0
+setsid "${VCTL[@]}" unlock </dev/null >/dev/null 2>&1 || rc=$?
+check "unlock without a terminal or file exits 64 (usage)" test "$rc" = 64
 
 # Key custody: loose permissions, wrong owner, corruption.
 chmod 644 "$KEY"
