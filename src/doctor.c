@@ -327,7 +327,9 @@ static bool audit_rules_watch(const char *rules, const char *path, const char *k
 
 /* --- key-source --- */
 
-static void check_key_shm(struct doctor_report *rep, const char *path)
+/* The fixes name the store too, so that a vault with a store of its own is
+ * never unlocked into another vault's key source. */
+static void check_key_shm(struct doctor_report *rep, const char *path, const char *store)
 {
         struct doctor_result *r;
         struct statfs fs;
@@ -339,7 +341,7 @@ static void check_key_shm(struct doctor_report *rep, const char *path)
                                        "no key at %s: the vault is sealed or was never "
                                        "unlocked, so nothing can be served",
                                        path);
-                        result_fix(r, "vaultctl --key-source shm:%s unlock", path);
+                        result_fix(r, "vaultctl --store %s --key-source shm:%s unlock", store, path);
                 } else {
                         r = report_add(rep, "key-source", DOCTOR_FAIL, "cannot stat %s: %s",
                                        path, strerror(errno));
@@ -352,7 +354,8 @@ static void check_key_shm(struct doctor_report *rep, const char *path)
                                "%s is not a regular file (a symbolic link or a special "
                                "file), so vaultfs refuses it",
                                path);
-                result_fix(r, "rm %s, then vaultctl --key-source shm:%s unlock", path, path);
+                result_fix(r, "rm %s, then vaultctl --store %s --key-source shm:%s unlock", path, store,
+                           path);
                 return;
         }
         if (st.st_uid != 0) {
@@ -400,7 +403,7 @@ static int parse_key_description(const char *desc, unsigned *uid, unsigned *perm
         return *end == ';' ? 0 : -EINVAL;
 }
 
-static void check_key_keyring(struct doctor_report *rep, const char *desc)
+static void check_key_keyring(struct doctor_report *rep, const char *desc, const char *store)
 {
         struct doctor_result *r;
         char *description = NULL;
@@ -416,7 +419,7 @@ static void check_key_keyring(struct doctor_report *rep, const char *desc)
                                       "sealed or was never unlocked"
                                     : "cannot search root's user keyring for \"%s\": %s",
                                desc, strerror(errno));
-                result_fix(r, "vaultctl --key-source keyring:%s unlock", desc);
+                result_fix(r, "vaultctl --store %s --key-source keyring:%s unlock", store, desc);
                 return;
         }
         if (keyctl_describe_alloc((key_serial_t)id, &description) < 0 ||
@@ -433,7 +436,9 @@ static void check_key_keyring(struct doctor_report *rep, const char *desc)
         if (uid != 0) {
                 r = report_add(rep, "key-source", DOCTOR_FAIL,
                                "key %ld (\"%s\") is owned by uid %u, not root", id, desc, uid);
-                result_fix(r, "vaultctl seal, then vaultctl --key-source keyring:%s unlock", desc);
+                result_fix(r,
+                           "vaultctl seal, then vaultctl --store %s --key-source keyring:%s unlock",
+                           store, desc);
                 return;
         }
         if (perm & (KEY_GRP_ALL | KEY_OTH_ALL)) {
@@ -460,9 +465,9 @@ static void check_key_source(struct doctor_context *ctx, struct doctor_report *r
         }
         ctx->keysource_valid = true;
         if (ctx->keysource.kind == VF_KEY_SHM)
-                check_key_shm(rep, ctx->keysource.path);
+                check_key_shm(rep, ctx->keysource.path, ctx->cfg->store_path);
         else
-                check_key_keyring(rep, ctx->keysource.desc);
+                check_key_keyring(rep, ctx->keysource.desc, ctx->cfg->store_path);
 }
 
 /* --- key-agent-access --- */

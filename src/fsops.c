@@ -123,14 +123,19 @@ int fsops_init(struct vf_daemon *d, const struct vf_daemon_config *cfg, struct v
                 keysource_describe(&d->keysource, desc, sizeof(desc));
                 r = vf_fail(e, -EKEYREJECTED,
                             "the key in %s belongs to another vault than the store %s; "
-                            "run vaultctl --store %s unlock to load the right key",
-                            desc, d->store.path, d->store.path);
+                            "run vaultctl --store %s --key-source %s unlock to load the "
+                            "right key",
+                            desc, d->store.path, d->store.path, desc);
                 goto fail;
         }
 
         return 0;
 
 fail:
+        /* Wipe the key here, so that fsops_destroy() does not report the
+         * wipe of a daemon that never served as if it had been serving. */
+        sodium_free(d->sk);
+        d->sk = NULL;
         fsops_destroy(d);
         return r;
 }
@@ -681,8 +686,10 @@ bool fsops_seal(struct vf_daemon *d, const char *why)
         }
         pthread_rwlock_unlock(&d->lock);
 
-        /* A daemon that fails at start never held a key: nothing to report. */
+        /* A daemon that fails at start held no key, so nothing is logged.
+         * The message reads "from memory" because a stop leaves the key
+         * source as it is. Only vaultctl seal removes the key itself. */
         if (first && (had_key || wiped))
-                log_notice("sealed (%s): key wiped, %lu open secret(s) wiped", why, wiped);
+                log_notice("wiped the key and %lu open secret(s) from memory (%s)", wiped, why);
         return first;
 }

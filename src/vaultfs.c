@@ -46,7 +46,7 @@
  * on each open, which matters with thousands of secrets. It cannot serve
  * stale data, because every open reads the store: an open of a removed
  * secret fails at once. The kernel caches no negative entry, so a new secret
- * shows at once. Attributes expire quickly, so stat sees a replaced or
+ * shows at once. Attributes expire quickly, so stat reports a replaced or
  * removed secret within ATTR_TIMEOUT_S. NOTE: a name that changes between
  * secret and directory keeps its old type for up to ENTRY_TIMEOUT_S. */
 #define ENTRY_TIMEOUT_S 10.0
@@ -127,6 +127,13 @@ static void *vfs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
          * mount is read-only, so no request carries data; 128 KiB keeps the
          * kernel's default of 32 pages per read request. */
         conn->max_write = VF_MAX_REQUEST_BYTES;
+
+        /* No splice: a spliced reply would copy plaintext into pipe pages
+         * that the kernel frees unwiped, and libfuse would grow its pipes
+         * with F_SETPIPE_SZ, which can ask for CAP_SYS_RESOURCE. Requests
+         * and replies here are small, so plain read() and writev() cost no
+         * more. */
+        conn->want &= ~(FUSE_CAP_SPLICE_READ | FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE);
         return self();
 }
 
@@ -440,7 +447,7 @@ int main(int argc, char **argv)
         const char *owner = NULL, *mountpoint;
         char *abs_mountpoint = NULL;
         char mount_opts[1024] = "";
-        bool foreground = false, debug = false;
+        bool foreground = false, debug = false, serving = false;
         struct vf_err e = {};
         struct rlimit no_core = { 0, 0 };
         struct stat st;
@@ -534,9 +541,15 @@ int main(int argc, char **argv)
                           mountpoint, mountpoint, mountpoint);
                 return 73;
         }
-        if (stat(mountpoint, &st) < 0 || !S_ISDIR(st.st_mode)) {
-                log_error("mount point %s is not a directory; create it first (mkdir -p %s)",
-                          mountpoint, mountpoint);
+        if (stat(mountpoint, &st) < 0) {
+                log_error("mount point %s: %s; create it first (mkdir -p %s)", mountpoint,
+                          strerror(errno), mountpoint);
+                return 66;
+        }
+        if (!S_ISDIR(st.st_mode)) {
+                log_error("mount point %s is not a directory; give an empty directory as the "
+                          "mount point",
+                          mountpoint);
                 return 66;
         }
         /* The absolute path, for the mount table look-ups of seal and logs. */
@@ -643,6 +656,7 @@ int main(int argc, char **argv)
         log_notice("serving %s at %s (key source %s, audit %s)", self()->store.path,
                    abs_mountpoint, cfg.keysource_spec, audit_mode_name(cfg.audit_mode));
         (void)audit_event("start", abs_mountpoint, true);
+        serving = true;
 
         /* libfuse 3.14 dereferences a NULL loop config, so always pass one. */
         r = fuse_loop_mt(fuse_instance, &loop_config);
@@ -666,8 +680,10 @@ out:
         }
         if (pidfile[0])
                 (void)unlink(pidfile);
-        (void)audit_event("stop", abs_mountpoint, true);
-        log_notice("stopped serving %s", abs_mountpoint);
+        if (serving) {
+                (void)audit_event("stop", abs_mountpoint, true);
+                log_notice("stopped serving %s", abs_mountpoint);
+        }
         fsops_destroy(self());
         fuse_opt_free_args(&args);
         vf_audit_close();
