@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,10 @@
  * Not part of the API, so it has no declaration in store.h. */
 extern bool store_test_disable_openat2;
 bool store_test_disable_openat2;
+
+/* Set once openat2() returned ENOSYS, which a kernel or a seccomp filter does
+ * not take back, so later opens go straight to the walk. */
+static atomic_bool openat2_missing;
 
 static const char *file_kind(mode_t mode)
 {
@@ -138,15 +143,19 @@ static int open_beneath(int dirfd, const char *path, int flags)
         assert(dirfd >= 0);
         assert(name_is_valid(path));
 
-        if (!store_test_disable_openat2) {
+        if (!store_test_disable_openat2 &&
+            !atomic_load_explicit(&openat2_missing, memory_order_relaxed)) {
                 fd = syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
                 if (fd >= 0)
                         return (int)fd;
 
-                /* ENOSYS on Linux before 5.6. Some container seccomp profiles
-                 * return EPERM for system calls they do not know. The walk is
-                 * as strict as openat2(), so a real EPERM comes back from it. */
-                if (errno != ENOSYS && errno != EPERM)
+                /* ENOSYS on Linux before 5.6, and under valgrind 3.19. Some
+                 * container seccomp profiles return EPERM for system calls
+                 * they do not know. The walk is as strict as openat2(), so a
+                 * real EPERM comes back from it. */
+                if (errno == ENOSYS)
+                        atomic_store_explicit(&openat2_missing, true, memory_order_relaxed);
+                else if (errno != EPERM)
                         return -errno;
         }
 
