@@ -452,9 +452,9 @@ static void test_check_procfs(void)
         if (!need(geteuid() == 0, "root (to create a pid namespace)"))
                 return;
 
-        /* A process in a new pid namespace that still sees the parent's
-         * /proc: the daemon must refuse to start there, because FUSE would
-         * report pids that /proc resolves to other processes. */
+        /* A process in a new pid namespace whose /proc is still the
+         * parent's. The daemon must refuse to start there, because FUSE
+         * would report pids that /proc resolves to other processes. */
         child = fork();
         if (child == 0) {
                 pid_t inner;
