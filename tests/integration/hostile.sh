@@ -33,12 +33,7 @@ POLICY_TEXT="allow uid=$AGENT_UID secrets=hostile/**"
 # Under unshare --pid --fork with the host's /proc, FUSE would report pids of
 # the new namespace, and /proc would resolve them to other processes. The
 # daemon must refuse to start there.
-MNT=$TEST_DIR/mnt
-mkdir -p "$MNT"
-chmod 755 "$TEST_DIR"
-POLICY=$TEST_DIR/policy
-printf '%s\n' "$POLICY_TEXT" >"$POLICY"
-chmod 644 "$POLICY"
+prepare_mount "$POLICY_TEXT"
 rc=0
 timeout 20 unshare --pid --fork "$VAULTFS" --store "$STORE" --key-source "$KEYSRC" \
 	--policy "$POLICY" -f "$MNT" >"$TEST_DIR/wrong-proc.log" 2>&1 || rc=$?

@@ -123,17 +123,22 @@ make_agent_user() {
 	AGENT_UID=$(id -u "$AGENT_USER")
 }
 
-# mount_vault POLICY_TEXT [vaultfs options...]: mount at $MNT in the
-# foreground, in the background of this shell, and wait for the mount.
-mount_vault() {
-	local policy_text=$1
-	shift
+# prepare_mount POLICY_TEXT: create the mount point $MNT and write the
+# policy file $POLICY, for a test that starts vaultfs itself.
+prepare_mount() {
 	MNT=$TEST_DIR/mnt
 	mkdir -p "$MNT"
 	chmod 755 "$TEST_DIR"
 	POLICY=$TEST_DIR/policy
-	printf '%s\n' "$policy_text" >"$POLICY"
+	printf '%s\n' "$1" >"$POLICY"
 	chmod 644 "$POLICY"
+}
+
+# mount_vault POLICY_TEXT [vaultfs options...]: mount at $MNT in the
+# foreground, in the background of this shell, and wait for the mount.
+mount_vault() {
+	prepare_mount "$1"
+	shift
 	"$VAULTFS" --store "$STORE" --key-source "$KEYSRC" --policy "$POLICY" -f "$@" "$MNT" \
 		>"$TEST_DIR/vaultfs.log" 2>&1 &
 	VAULTFS_PID=$!

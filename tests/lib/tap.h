@@ -75,18 +75,18 @@ static inline void tap_require(int cond, const char *what)
  * auditd. When cond is false, it prints one TAP skip line outside CI, or one
  * failed check under CI=true, where every check must run. Returns cond.
  * Unlike tap_require(), it may come after other output. */
-static inline bool need(bool cond, const char *what)
+static inline bool need(bool cond, const char *requirement)
 {
         const char *ci = getenv("CI");
 
         if (cond)
                 return true;
         if (ci && strcmp(ci, "true") == 0) {
-                ok(0, "%s is required under CI=true", what);
+                ok(0, "%s is required under CI=true", requirement);
                 return false;
         }
         tap_count++;
-        printf("ok %d # SKIP %s\n", tap_count, what);
+        printf("ok %d # SKIP %s\n", tap_count, requirement);
         return false;
 }
 
