@@ -39,10 +39,20 @@
 
 #define APPARMOR_PROFILES_PATH "/sys/kernel/security/apparmor/profiles"
 #define AIDE_SNIPPET_PATH SYSCONFDIR "/aide/aide.conf.d/31_aide_vaultfs"
+/* Where make install writes the audit rules: below /usr/local/etc for a
+ * source build with the default prefix, below /etc for the Debian package. */
 #define AUDIT_RULES_PATH SYSCONFDIR "/audit/rules.d/vaultfs.rules"
+/* augenrules(8) merges the files of /etc/audit/rules.d and no others. */
+#define AUGENRULES_RULES_PATH "/etc/audit/rules.d/vaultfs.rules"
+/* The rules in the source tree, relative to its top directory. */
+#define SOURCE_RULES_PATH "packaging/audit/vaultfs.rules"
 
 /* The daemon's AppArmor profile in packaging/apparmor/usr.sbin.vaultfs. */
 #define DAEMON_PROFILE "vaultfs"
+
+/* keysource_describe() of a struct vf_keysource fits in this, with its
+ * 4096-byte path and prefix; seal.c sizes its copy the same way. */
+#define KEYSOURCE_DESC_MAX 4200
 
 /* A store deeper than this is not one vaultctl made. */
 #define STORE_MAX_DEPTH 64
@@ -83,11 +93,12 @@ struct doctor_context {
         const struct doctor_config *cfg;
         struct vf_keysource keysource;
         bool keysource_valid;
+        char keysource_desc[KEYSOURCE_DESC_MAX]; /* as pid files record it */
         bool have_agent;
         char agent_name[256];
         uid_t agent_uid;
         gid_t agent_gid;
-        char mountpoint[PATH_MAX]; /* "" when every vaultfs mount is checked */
+        char mountpoint[PATH_MAX]; /* "" when every mount of this vault is checked */
         bool apparmor_enabled;
 };
 
@@ -464,6 +475,7 @@ static void check_key_source(struct doctor_context *ctx, struct doctor_report *r
                 return;
         }
         ctx->keysource_valid = true;
+        keysource_describe(&ctx->keysource, ctx->keysource_desc, sizeof(ctx->keysource_desc));
         if (ctx->keysource.kind == VF_KEY_SHM)
                 check_key_shm(rep, ctx->keysource.path, ctx->cfg->store_path);
         else
@@ -726,11 +738,15 @@ static void check_store(const struct doctor_context *ctx, struct doctor_report *
                 result_fix(r, "chown -R root:root %s", path);
                 return;
         }
-        if (st.st_mode & 077) {
+        /* store_open() has already rejected a store directory that group or
+         * others can write, as vaultfs and vaultctl do. Doctor checks it
+         * again so that its FAIL does not depend on store_open(). */
+        if (st.st_mode & (S_IWGRP | S_IWOTH)) {
                 close(fd);
                 r = report_add(rep, "store", DOCTOR_FAIL,
-                               "%s has mode %04o: group or others may enter the store", path,
-                               (unsigned)(st.st_mode & 07777));
+                               "%s has mode %04o: group or others can write the store and "
+                               "replace or remove sealed files",
+                               path, (unsigned)(st.st_mode & 07777));
                 result_fix(r, "chmod 700 %s", path);
                 return;
         }
@@ -750,6 +766,26 @@ static void check_store(const struct doctor_context *ctx, struct doctor_report *
                            path, path);
                 return;
         }
+
+        /* vaultfs and vaultctl accept a store directory that group or others
+         * can only read or enter, so doctor warns rather than fails. */
+        if ((st.st_mode & 077) && walk.loose_path[0]) {
+                r = report_add(rep, "store", DOCTOR_WARN,
+                               "%s has mode %04o and %s is readable by group or others, so "
+                               "they can see secret names or copy sealed files",
+                               path, (unsigned)(st.st_mode & 07777), walk.loose_path);
+                result_fix(r, "chmod -R go-rwx %s", path);
+                return;
+        }
+        if (st.st_mode & 077) {
+                r = report_add(rep, "store", DOCTOR_WARN,
+                               "%s has mode %04o: group or others can enter the store, and "
+                               "only the modes of the entries inside keep the secret names "
+                               "and sealed files from them",
+                               path, (unsigned)(st.st_mode & 07777));
+                result_fix(r, "chmod 700 %s", path);
+                return;
+        }
         if (walk.loose_path[0]) {
                 r = report_add(rep, "store", DOCTOR_WARN,
                                "%s is readable by group or others (the store directory's mode "
@@ -758,41 +794,103 @@ static void check_store(const struct doctor_context *ctx, struct doctor_report *
                 result_fix(r, "chmod -R go-rwx %s", path);
                 return;
         }
-        report_add(rep, "store", DOCTOR_PASS, "%s: mode 0700, %lu entries, all owned by root, "
-                   "none open to group or others", path, walk.entries);
+        report_add(rep, "store", DOCTOR_PASS, "%s: mode %04o, %lu entries, all owned by root, "
+                   "none open to group or others", path, (unsigned)(st.st_mode & 07777),
+                   walk.entries);
 }
 
 /* --- mount --- */
 
-/* The pid of the live vaultfs that serves the connection minor, 0 if none. */
-static pid_t daemon_pid(unsigned minor, char *why, size_t why_len)
+/* Contents of a daemon's pid file, as write_pidfile() in vaultfs.c writes
+ * it: the pid on the first line, then the key source that the daemon serves
+ * with, as keysource_describe() formats it. */
+struct daemon_record {
+        char path[PATH_MAX];
+        unsigned long pid;                   /* 0 when the first line is not a valid pid */
+        char keysource[KEYSOURCE_DESC_MAX];  /* "" when there is no second line */
+};
+
+/* Read the pid file of FUSE connection minor into rec. Returns 0, or -errno
+ * when the file cannot be read (-ENOENT when the daemon wrote none). */
+static int read_daemon_record(unsigned minor, struct daemon_record *rec)
 {
-        char path[PATH_MAX], buf[32] = "", proc[64], exe[PATH_MAX];
-        unsigned long pid;
+        char buf[32 + KEYSOURCE_DESC_MAX], *second_line;
+        size_t len = 0;
+        int fd, r = 0;
+
+        assert(rec);
+
+        rec->pid = 0;
+        rec->keysource[0] = '\0';
+        seal_pidfile_path(minor, rec->path, sizeof(rec->path));
+        fd = open(rec->path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        while (len < sizeof(buf) - 1) {
+                ssize_t n = read(fd, buf + len, sizeof(buf) - 1 - len);
+
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0) {
+                        r = -errno;
+                        break;
+                }
+                if (n == 0)
+                        break;
+                len += (size_t)n;
+        }
+        close(fd);
+        if (r < 0)
+                return r;
+        buf[len] = '\0';
+
+        second_line = strchr(buf, '\n');
+        if (second_line) {
+                *second_line++ = '\0';
+                second_line[strcspn(second_line, "\n")] = '\0';
+                format_text(rec->keysource, sizeof(rec->keysource), "%s", second_line);
+        }
+        if (vf_parse_ulong(buf, &rec->pid) < 0 || rec->pid > INT_MAX)
+                rec->pid = 0;
+        return 0;
+}
+
+/* Whether rec shows the mount served with another key source than this
+ * vault's. The pid file records the daemon's key source but not its store,
+ * so doctor tells vaults apart by key source, and two stores unlocked into
+ * one key source look like one vault. Without a recorded key source, or with
+ * an invalid one of our own, the mount counts as ours, so that a broken
+ * mount of this vault is never left out. */
+static bool served_by_other_keysource(const struct doctor_context *ctx,
+                                      const struct daemon_record *rec)
+{
+        assert(ctx);
+        assert(rec);
+
+        return ctx->keysource_valid && rec->keysource[0] &&
+               strcmp(rec->keysource, ctx->keysource_desc) != 0;
+}
+
+/* The pid of the live vaultfs that rec names, or 0 with the reason in why. */
+static pid_t daemon_pid(const struct daemon_record *rec, char *why, size_t why_len)
+{
+        char proc[64], exe[PATH_MAX];
         const char *base;
         ssize_t n;
-        int fd;
 
-        seal_pidfile_path(minor, path, sizeof(path));
-        fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-        if (fd < 0) {
-                format_text(why, why_len, "no pid file %s (%s)", path, strerror(errno));
-                return 0;
-        }
-        n = read(fd, buf, sizeof(buf) - 1);
-        close(fd);
-        buf[n > 0 ? n : 0] = '\0';
-        buf[strcspn(buf, "\n")] = '\0';
-        if (vf_parse_ulong(buf, &pid) < 0 || pid == 0 || pid > INT_MAX) {
-                format_text(why, why_len, "pid file %s holds no pid", path);
+        assert(rec);
+        assert(why);
+
+        if (rec->pid == 0) {
+                format_text(why, why_len, "pid file %s holds no pid", rec->path);
                 return 0;
         }
 
         /* A stale pid file can name a pid that another program reuses. */
-        format_text(proc, sizeof(proc), "/proc/%lu/exe", pid);
+        format_text(proc, sizeof(proc), "/proc/%lu/exe", rec->pid);
         n = readlink(proc, exe, sizeof(exe) - 1);
         if (n <= 0) {
-                format_text(why, why_len, "pid %lu from %s is not running", pid, path);
+                format_text(why, why_len, "pid %lu from %s is not running", rec->pid, rec->path);
                 return 0;
         }
         exe[n] = '\0';
@@ -800,23 +898,25 @@ static pid_t daemon_pid(unsigned minor, char *why, size_t why_len)
                 exe[n - 10] = '\0';
         base = strrchr(exe, '/');
         if (!base || strcmp(base + 1, "vaultfs") != 0) {
-                format_text(why, why_len, "pid %lu from %s runs %s, not vaultfs", pid, path, exe);
+                format_text(why, why_len, "pid %lu from %s runs %s, not vaultfs", rec->pid,
+                            rec->path, exe);
                 return 0;
         }
-        return (pid_t)pid;
+        return (pid_t)rec->pid;
 }
 
 /* Check one mount point; returns false after adding a FAIL. */
 static bool check_one_mount(const struct doctor_context *ctx, const char *path,
                             struct doctor_report *rep, char *summary, size_t summary_len)
 {
+        struct daemon_record rec;
         struct doctor_result *r;
         struct vf_mount m;
         struct statvfs sv;
         struct stat st;
         char why[PATH_MAX + 128];
+        int ret, record_ret;
         pid_t pid;
-        int ret;
 
         ret = mounts_find(path, &m);
         if (ret == -ENOTCONN || ret == -ECONNABORTED) {
@@ -836,6 +936,22 @@ static bool check_one_mount(const struct doctor_context *ctx, const char *path,
                         result_fix(r, "systemctl start vaultfs@USER.service (USER: the agent)");
                 return false;
         }
+
+        /* A mount served with another key source is another vault's, so
+         * this vault is not mounted at path. */
+        record_ret = read_daemon_record(minor(m.dev), &rec);
+        if (record_ret == 0 && served_by_other_keysource(ctx, &rec)) {
+                r = report_add(rep, "mount", DOCTOR_FAIL,
+                               "%s is served with the key source %s, not %s: it is another "
+                               "vault's mount",
+                               path, rec.keysource, ctx->keysource_desc);
+                result_fix(r, "pass --mountpoint with this vault's mount point; to check the "
+                              "vault at %s, run vaultctl --store STORE --key-source %s doctor "
+                              "(STORE: that vault's store)",
+                           path, rec.keysource);
+                return false;
+        }
+
         if (stat(path, &st) < 0) {
                 r = report_add(rep, "mount", DOCTOR_FAIL,
                                "the vaultfs mount at %s does not answer (%s): its daemon is gone",
@@ -844,7 +960,13 @@ static bool check_one_mount(const struct doctor_context *ctx, const char *path,
                            ctx->have_agent ? ctx->agent_name : "USER");
                 return false;
         }
-        pid = daemon_pid(minor(m.dev), why, sizeof(why));
+        if (record_ret < 0) {
+                format_text(why, sizeof(why), "no pid file %s (%s)", rec.path,
+                            strerror(-record_ret));
+                pid = 0;
+        } else {
+                pid = daemon_pid(&rec, why, sizeof(why));
+        }
         if (pid == 0) {
                 r = report_add(rep, "mount", DOCTOR_FAIL,
                                "%s is mounted, but no live vaultfs is known to serve it: %s",
@@ -868,13 +990,23 @@ struct mount_walk {
         const struct doctor_context *ctx;
         struct doctor_report *rep;
         char summary[2048];
-        unsigned count;
+        unsigned count;  /* mounts of this vault, checked */
+        unsigned others; /* mounts served with another key source, left out */
         bool failed;
 };
 
 static int mount_walk_one(const struct vf_mount *m, void *userdata)
 {
         struct mount_walk *w = userdata;
+        struct daemon_record rec;
+
+        /* Another vault's mount, healthy or broken, does not change this
+         * vault's result. */
+        if (read_daemon_record(minor(m->dev), &rec) == 0 &&
+            served_by_other_keysource(w->ctx, &rec)) {
+                w->others++;
+                return 0;
+        }
 
         w->count++;
         if (!check_one_mount(w->ctx, m->target, w->rep, w->summary, sizeof(w->summary))) {
@@ -907,12 +1039,28 @@ static void check_mount(const struct doctor_context *ctx, struct doctor_report *
                 return;
         }
         if (walk.count == 0) {
-                r = report_add(rep, "mount", DOCTOR_FAIL, "no vaultfs mount exists");
+                if (!ctx->keysource_valid)
+                        r = report_add(rep, "mount", DOCTOR_FAIL, "no vaultfs mount exists");
+                else if (walk.others == 0)
+                        r = report_add(rep, "mount", DOCTOR_FAIL,
+                                       "no vaultfs mount exists, so none is served with the "
+                                       "key source %s",
+                                       ctx->keysource_desc);
+                else
+                        r = report_add(rep, "mount", DOCTOR_FAIL,
+                                       "no vaultfs mount is served with the key source %s; "
+                                       "%u vaultfs mount(s) served with other key sources "
+                                       "were left out",
+                                       ctx->keysource_desc, walk.others);
                 result_fix(r, "systemctl start vaultfs@USER.service (USER: the agent), or pass "
                               "--mountpoint");
                 return;
         }
-        report_add(rep, "mount", DOCTOR_PASS, "read-only, served by %s", walk.summary);
+        r = report_add(rep, "mount", DOCTOR_PASS, "read-only, served by %s", walk.summary);
+        if (walk.others > 0)
+                format_text(r->detail + strlen(r->detail), sizeof(r->detail) - strlen(r->detail),
+                            "; %u vaultfs mount(s) served with other key sources left out",
+                            walk.others);
 }
 
 /* --- apparmor --- */
@@ -1004,6 +1152,39 @@ static void check_apparmor(struct doctor_context *ctx, struct doctor_report *rep
 
 /* --- audit --- */
 
+/* The rules file to edit for a changed watch, and the commands that load
+ * it. augenrules reads only /etc/audit/rules.d, where the Debian package
+ * installs vaultfs.rules. A source build's make install writes it below
+ * $(sysconfdir), /usr/local/etc by default, and before make install only the
+ * source tree has it, so for those the commands install it first. */
+struct audit_rules_fix {
+        const char *edit_path;
+        char load_commands[512];
+};
+
+static void find_audit_rules(struct audit_rules_fix *fix)
+{
+        assert(fix);
+
+        if (access(AUGENRULES_RULES_PATH, F_OK) == 0) {
+                fix->edit_path = AUGENRULES_RULES_PATH;
+                format_text(fix->load_commands, sizeof(fix->load_commands),
+                            "augenrules --load (the rules are in %s)", AUGENRULES_RULES_PATH);
+        } else if (access(AUDIT_RULES_PATH, F_OK) == 0) {
+                fix->edit_path = AUDIT_RULES_PATH;
+                format_text(fix->load_commands, sizeof(fix->load_commands),
+                            "install -m 0640 %s %s && augenrules --load (or, for this boot "
+                            "only, auditctl -R %s)",
+                            AUDIT_RULES_PATH, AUGENRULES_RULES_PATH, AUDIT_RULES_PATH);
+        } else {
+                fix->edit_path = SOURCE_RULES_PATH;
+                format_text(fix->load_commands, sizeof(fix->load_commands),
+                            "install -m 0640 %s %s && augenrules --load, run in the vaultfs "
+                            "source tree (or, for this boot only, auditctl -R %s)",
+                            SOURCE_RULES_PATH, AUGENRULES_RULES_PATH, SOURCE_RULES_PATH);
+        }
+}
+
 static void check_audit(const struct doctor_context *ctx, struct doctor_report *rep)
 {
         const char *auditctl = find_auditctl();
@@ -1011,6 +1192,7 @@ static void check_audit(const struct doctor_context *ctx, struct doctor_report *
                                        ? ctx->keysource.path
                                        : NULL;
         char *status_text = NULL, *rules = NULL;
+        struct audit_rules_fix rules_fix;
         char missing[256] = "";
         struct doctor_result *r;
         long enabled, pid;
@@ -1089,25 +1271,24 @@ static void check_audit(const struct doctor_context *ctx, struct doctor_report *
                 format_text(missing + strlen(missing), sizeof(missing) - strlen(missing), "%s%s",
                          missing[0] ? ", " : "", required_audit_keys[i]);
         }
+        find_audit_rules(&rules_fix);
         if (missing[0]) {
                 r = report_add(rep, "audit-rules", DOCTOR_FAIL,
                                "no loaded audit rule has the key(s) %s", missing);
-                result_fix(r, "augenrules --load (the rules are in %s)", AUDIT_RULES_PATH);
+                result_fix(r, "%s", rules_fix.load_commands);
         } else if (!audit_rules_watch(rules, ctx->cfg->store_path, "vaultfs_store")) {
                 r = report_add(rep, "audit-rules", DOCTOR_WARN,
                                "the vaultfs_store rule watches another directory than the "
                                "store %s",
                                ctx->cfg->store_path);
-                result_fix(r, "add \"-w %s -p wa -k vaultfs_store\" to %s and run augenrules "
-                              "--load",
-                           ctx->cfg->store_path, AUDIT_RULES_PATH);
+                result_fix(r, "add \"-w %s -p wa -k vaultfs_store\" to %s, then %s",
+                           ctx->cfg->store_path, rules_fix.edit_path, rules_fix.load_commands);
         } else if (key_path && !audit_rules_watch(rules, key_path, "vaultfs_key")) {
                 r = report_add(rep, "audit-rules", DOCTOR_WARN,
                                "the vaultfs_key rule watches another file than the key %s",
                                key_path);
-                result_fix(r, "add \"-w %s -p rwa -k vaultfs_key\" to %s and run augenrules "
-                              "--load",
-                           key_path, AUDIT_RULES_PATH);
+                result_fix(r, "add \"-w %s -p rwa -k vaultfs_key\" to %s, then %s", key_path,
+                           rules_fix.edit_path, rules_fix.load_commands);
         } else {
                 report_add(rep, "audit-rules", DOCTOR_PASS,
                            "rules with the keys vaultfs_store, vaultfs_key, vaultfs_config and "

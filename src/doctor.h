@@ -8,6 +8,7 @@
  *   store             the store and every file in it belong to root and
  *                     nobody else can write them
  *   mount             the vault is mounted and a live vaultfs serves it
+ *                     with this vault's key source
  *   apparmor          AppArmor is enabled and the agent's profile enforces
  *   audit-enabled     the kernel audit system is on
  *   auditd            auditd runs and is registered with the kernel
@@ -31,7 +32,8 @@ struct doctor_config {
         const char *keysource_spec; /* shm[:PATH] or keyring[:DESC]; required */
         const char *policy_path;    /* the policy file; required */
         const char *mountpoint;     /* NULL: the agent's ~/.vault, or with no
-                                     * agent_user every vaultfs mount */
+                                     * agent_user every vaultfs mount served
+                                     * with keysource_spec */
         const char *agent_user;     /* NULL: the agent's key access is not checked */
         const char *agent_profile;  /* NULL: DOCTOR_DEFAULT_AGENT_PROFILE */
         const char *aide_db_path;   /* NULL: DOCTOR_DEFAULT_AIDE_DB */

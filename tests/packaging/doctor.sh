@@ -2,7 +2,8 @@
 # vaultctl doctor on this machine. A healthy set-up (a throwaway store and
 # key, a real mount by the built vaultfs, the audit rules loaded for them, an
 # AIDE database) passes every check but apparmor where the kernel has no
-# AppArmor. Then each check fails, one at a time, with its fix.
+# AppArmor. A second vault from a second store must not change the first
+# one's mount check. Then each check fails, one at a time, with its fix.
 . "$(dirname "$0")/lib.sh"
 
 require "root" is_root
@@ -22,12 +23,17 @@ mkdir -p "$MNT"
 POLICY=$TEST_DIR/policy
 printf 'allow label=ai-agent secrets=app/*\n' >"$POLICY"
 chmod 644 "$POLICY"
+# mount_store STORE KEYSRC MNT LOG: mount STORE at MNT; sets DAEMON_PID.
+mount_store() {
+	"$VAULTFS" -f --store "$1" --key-source "$2" --policy "$POLICY" \
+		--owner "$AGENT_USER" "$3" >>"$4" 2>&1 &
+	DAEMON_PID=$!
+	add_cleanup "kill $DAEMON_PID; sleep 0.2; umount -l '$3'"
+	wait_mounted "$3"
+}
 start_daemon() {
-	"$VAULTFS" -f --store "$STORE" --key-source "$KEYSRC" --policy "$POLICY" \
-		--owner "$AGENT_USER" "$MNT" >>"$TEST_DIR/vaultfs.log" 2>&1 &
-	VAULTFS_PID=$!
-	add_cleanup "kill $VAULTFS_PID; sleep 0.2; umount -l '$MNT'"
-	wait_mounted "$MNT"
+	mount_store "$STORE" "$KEYSRC" "$MNT" "$TEST_DIR/vaultfs.log" || return 1
+	VAULTFS_PID=$DAEMON_PID
 }
 check "the built vaultfs mounts the test vault" start_daemon
 
@@ -36,9 +42,10 @@ check "the built vaultfs mounts the test vault" start_daemon
 RULES=$TEST_DIR/vaultfs.rules
 sed -e "s#^-w /var/lib/vaultfs #-w $STORE #" -e "s#^-w /dev/shm/vault-key #-w $KEY #" \
 	"$VF_SRCDIR/packaging/audit/vaultfs.rules" >"$RULES"
+# delete_rules [FILE]: unload the watches of FILE (default $RULES).
 delete_rules() {
 	local opt path perm_opt perm key_opt key
-	grep -E '^-w ' "$RULES" | while read -r opt path perm_opt perm key_opt key; do
+	grep -E '^-w ' "${1:-$RULES}" | while read -r opt path perm_opt perm key_opt key; do
 		auditctl -W "$path" -p "$perm" -k "$key" >/dev/null 2>&1 ||
 			auditctl -d always,exit -F path="$path" -F perm="$perm" -F key="$key" >/dev/null 2>&1 ||
 			auditctl -d always,exit -F dir="$path" -F perm="$perm" -F key="$key" >/dev/null 2>&1
@@ -120,6 +127,60 @@ import json, sys
 sys.exit(any(r["status"] == "FAIL" and not r["fix"] for r in json.load(open(sys.argv[1]))))' \
 	"$TEST_DIR/doctor.json"
 
+# --- Two vaults ---
+# A second store with its own key file and mount. Doctor without
+# --mountpoint or --agent checks only the mounts served with its own key
+# source, so the other vault neither passes nor fails the mount check.
+STORE2=$TEST_DIR/store2
+KEY2=/dev/shm/vaultfs-test-key2.$$.$RANDOM
+KEYSRC2=shm:$KEY2
+add_cleanup "rm -f '$KEY2'"
+VCTL2=("$VAULTCTL" --store "$STORE2" --key-source "$KEYSRC2")
+"${VCTL2[@]}" init --passphrase-file "$PASSFILE" >/dev/null
+MNT2=$TEST_DIR/mnt2
+mkdir -p "$MNT2"
+start_daemon2() {
+	mount_store "$STORE2" "$KEYSRC2" "$MNT2" "$TEST_DIR/vaultfs2.log" || return 1
+	VAULTFS2_PID=$DAEMON_PID
+}
+check "a second vault mounts from a second store" start_daemon2
+
+saved_doctor=("${DOCTOR[@]}")
+DOCTOR=("${VCTL[@]}" doctor --policy "$POLICY" --aide-db "$AIDE_DB")
+run_doctor
+expect mount PASS "two vaults: the first store's doctor passes mount"
+check "it reports the first store's mount" grep -qF "$MNT " <<<"$(field_of mount detail)"
+check_fails "it leaves out the second store's mount" \
+	grep -qF "$MNT2" <<<"$(field_of mount detail)"
+
+DOCTOR=("${VCTL2[@]}" doctor --policy "$POLICY" --aide-db "$AIDE_DB")
+run_doctor
+expect mount PASS "two vaults: the second store's doctor passes mount"
+check "it reports the second store's mount" grep -qF "$MNT2 " <<<"$(field_of mount detail)"
+check_fails "it leaves out the first store's mount" \
+	grep -qF "$MNT " <<<"$(field_of mount detail)"
+
+DOCTOR=("${VCTL[@]}" doctor --mountpoint "$MNT2" --policy "$POLICY" --aide-db "$AIDE_DB")
+run_doctor
+expect mount FAIL "the first store's doctor fails the second vault's mount point"
+check "the detail names the other key source" \
+	grep -qF "$KEYSRC2" <<<"$(field_of mount detail)"
+
+# A killed daemon leaves its mount dead and its pid file behind.
+kill -KILL "$VAULTFS2_PID"
+wait "$VAULTFS2_PID" 2>/dev/null
+DOCTOR=("${VCTL[@]}" doctor --policy "$POLICY" --aide-db "$AIDE_DB")
+run_doctor
+expect mount PASS "the second vault's dead mount does not fail the first store's mount"
+
+umount -l "$MNT2"
+DOCTOR=("${VCTL2[@]}" doctor --policy "$POLICY" --aide-db "$AIDE_DB")
+run_doctor
+expect mount FAIL "the first vault's mount does not pass the unmounted second store"
+check "the detail names the second key source" \
+	grep -qF "$KEYSRC2" <<<"$(field_of mount detail)"
+DOCTOR=("${saved_doctor[@]}")
+
 # --- Each check failing in turn ---
 chmod 644 "$KEY"
 run_doctor
@@ -142,9 +203,17 @@ mv "$KEY.away" "$KEY"
 wait_unmounted "$MNT"
 check "the vault mounts again after the key is back" start_daemon
 
+# vaultfs and vaultctl accept a store that others can read but not write.
 chmod 755 "$STORE"
 run_doctor
-expect store FAIL "a store open to others fails store"
+expect store WARN "a store readable by others warns in store"
+check "the fix is chmod 700" grep -qF "chmod 700 $STORE" <<<"$(field_of store fix)"
+chmod 775 "$STORE"
+run_doctor
+expect store FAIL "a store writable by its group fails store"
+chmod 757 "$STORE"
+run_doctor
+expect store FAIL "a store writable by others fails store"
 chmod 700 "$STORE"
 secret_file=$(find "$STORE/secrets" -type f | head -1)
 chown "$AGENT_USER" "$secret_file"
@@ -167,7 +236,46 @@ expect aide-database FAIL "a missing AIDE database fails aide-database"
 delete_rules
 run_doctor
 expect audit-rules FAIL "unloaded audit rules fail audit-rules"
-check "the fix names augenrules" grep -q augenrules <<<"$(field_of audit-rules fix)"
+rules_fix=$(field_of audit-rules fix)
+check "the fix names augenrules" grep -q augenrules <<<"$rules_fix"
+# augenrules reads only /etc/audit/rules.d. Without vaultfs.rules there (a
+# source build), the fix installs it from where it is: the path that make
+# install wrote, or the source tree's copy.
+if [ -e /etc/audit/rules.d/vaultfs.rules ]; then
+	diag "/etc/audit/rules.d/vaultfs.rules exists, so the fix for a source build is not checked"
+else
+	check "source build: the fix installs the rules into /etc/audit/rules.d" grep -qF \
+		"/etc/audit/rules.d/vaultfs.rules && augenrules --load" <<<"$rules_fix"
+	rules_source=$(sed -n 's/^install -m 0640 \([^ ]*\) .*/\1/p' <<<"$rules_fix")
+	rules_source_exists() {
+		case $rules_source in
+		/*) [ -f "$rules_source" ] ;;
+		packaging/audit/vaultfs.rules) [ -f "$VF_SRCDIR/$rules_source" ] ;;
+		*) false ;;
+		esac
+	}
+	check "source build: the fix installs an existing rules file" rules_source_exists
+	check "source build: the fix names auditctl -R for this boot only" grep -qF \
+		"auditctl -R $rules_source" <<<"$rules_fix"
+	[ "$tap_failed" -eq 0 ] || diag "audit-rules fix: $rules_fix"
+fi
+
+# A vaultfs_store watch on another directory than the store warns, and the
+# fix adds the right line and loads it the same way.
+RULES_ELSEWHERE=$TEST_DIR/vaultfs-elsewhere.rules
+mkdir -p "$TEST_DIR/elsewhere"
+sed -e "s#^-w $STORE #-w $TEST_DIR/elsewhere #" "$RULES" >"$RULES_ELSEWHERE"
+add_cleanup "delete_rules '$RULES_ELSEWHERE'"
+auditctl -R "$RULES_ELSEWHERE" >/dev/null
+run_doctor
+expect audit-rules WARN "a vaultfs_store rule on another directory warns in audit-rules"
+rules_fix=$(field_of audit-rules fix)
+check "the fix adds the store's watch" grep -qF -- "-w $STORE -p wa -k vaultfs_store" <<<"$rules_fix"
+if [ ! -e /etc/audit/rules.d/vaultfs.rules ]; then
+	check "source build: that fix installs the rules into /etc/audit/rules.d" grep -qF \
+		"/etc/audit/rules.d/vaultfs.rules && augenrules --load" <<<"$rules_fix"
+fi
+delete_rules "$RULES_ELSEWHERE"
 load_rules
 
 add_cleanup "auditctl -e 1"
