@@ -76,6 +76,9 @@ int fsops_init(struct vf_daemon *d, const struct vf_daemon_config *cfg, struct v
         r = keysource_parse(cfg->keysource_spec, &d->keysource, e);
         if (r < 0)
                 return r;
+        /* Key errors then name the store in the unlock command they give;
+         * cfg->store_path outlives the daemon's state. */
+        d->keysource.store_path = cfg->store_path;
 
         r = store_open(cfg->store_path, &d->store, e);
         if (r < 0)

@@ -21,6 +21,10 @@
 #define KEYRING_PREFIX "keyring:"
 #define ACCEPTED_FORMS "shm, shm:/ABSOLUTE/PATH, keyring or keyring:DESCRIPTION"
 
+/* Characters that a POSIX shell takes literally in an unquoted word. */
+#define SHELL_SAFE_CHARS                                                       \
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789/._-:+,=@%"
+
 /* Permissions of the keyring key: the possessor may do anything, and every
  * process of the owning uid may view, read, search, update and set attributes
  * of it. Group and other get nothing. A systemd service needs the user bits
@@ -138,12 +142,65 @@ void keysource_describe(const struct vf_keysource *ks, char *buf, size_t len)
                 snprintf(buf, len, KEYRING_PREFIX "%s", ks->desc);
 }
 
+static void append(char *buf, size_t len, const char *s)
+{
+        size_t n = strnlen(buf, len);
+
+        if (n < len)
+                snprintf(buf + n, len - n, "%s", s);
+}
+
+/* Append word to buf as one shell word: as it is when the shell takes it
+ * literally, else in single quotes, inside which only ' needs escaping. */
+static void append_shell_word(char *buf, size_t len, const char *word)
+{
+        if (word[0] != '\0' && word[strspn(word, SHELL_SAFE_CHARS)] == '\0') {
+                append(buf, len, word);
+                return;
+        }
+
+        append(buf, len, "'");
+        for (const char *p = word; *p; p++) {
+                char c[2] = { *p, '\0' };
+
+                append(buf, len, *p == '\'' ? "'\\''" : c);
+        }
+        append(buf, len, "'");
+}
+
+/* Format the command that loads the key into ks again, for the fix in an
+ * error message, and return buf. With ks->store_path set, the command names
+ * the store and the key source, quoted for the shell, so a user can paste it
+ * as it is. */
+static const char *format_unlock_command(const struct vf_keysource *ks, char *buf, size_t len)
+{
+        char spec[sizeof(KEYRING_PREFIX) + sizeof(ks->path)];
+
+        assert(ks);
+        assert(buf);
+        assert(len > 0);
+
+        if (!ks->store_path) {
+                snprintf(buf, len, "vaultctl unlock");
+                return buf;
+        }
+
+        keysource_describe(ks, spec, sizeof(spec));
+        snprintf(buf, len, "vaultctl --store ");
+        append_shell_word(buf, len, ks->store_path);
+        append(buf, len, " --key-source ");
+        append_shell_word(buf, len, spec);
+        append(buf, len, " unlock");
+        return buf;
+}
+
 /* Turn key file bytes into pk and sk, with a message that names where the
  * bytes came from and how to replace them. */
-static int decode_key(const char *where, const uint8_t *buf, size_t len,
-                      uint8_t pk[VF_PUBLIC_KEY_BYTES], uint8_t *sk, struct vf_err *e)
+static int decode_key(const struct vf_keysource *ks, const char *where, const uint8_t *buf,
+                      size_t len, uint8_t pk[VF_PUBLIC_KEY_BYTES], uint8_t *sk, struct vf_err *e)
 {
         struct vf_err de = {};
+        char cmd[sizeof(de.msg)];
         char *fix;
         int r;
 
@@ -156,9 +213,8 @@ static int decode_key(const char *where, const uint8_t *buf, size_t len,
                 *fix = '\0';
 
         if (r == -EINVAL)
-                return vf_fail(e, -EINVAL,
-                               "%s is corrupt: %s; run vaultctl unlock to write it again", where,
-                               de.msg);
+                return vf_fail(e, -EINVAL, "%s is corrupt: %s; run %s to write it again", where,
+                               de.msg, format_unlock_command(ks, cmd, sizeof(cmd)));
         if (r < 0)
                 return vf_fail(e, r, "cannot decode %s: %s", where,
                                de.msg[0] ? de.msg : strerror(-r));
@@ -170,7 +226,7 @@ static int shm_load(const struct vf_keysource *ks, uint8_t pk[VF_PUBLIC_KEY_BYTE
 {
         unsigned char *buf = NULL;
         char where[sizeof(ks->path) + 16];
-        char owner[256];
+        char owner[256], cmd[sizeof(e->msg)];
         uid_t uid = geteuid();
         size_t len = 0;
         struct stat st;
@@ -184,13 +240,13 @@ static int shm_load(const struct vf_keysource *ks, uint8_t pk[VF_PUBLIC_KEY_BYTE
                 if (errno == ENOENT)
                         return vf_fail(e, -ENOENT,
                                        "no key at %s: the vault is sealed or was never unlocked; "
-                                       "run vaultctl unlock",
-                                       ks->path);
+                                       "run %s",
+                                       ks->path, format_unlock_command(ks, cmd, sizeof(cmd)));
                 if (errno == ELOOP)
                         return vf_fail(e, -EPERM,
                                        "key file %s is a symbolic link, which is never followed; "
-                                       "remove it and run vaultctl unlock",
-                                       ks->path);
+                                       "remove it and run %s",
+                                       ks->path, format_unlock_command(ks, cmd, sizeof(cmd)));
                 return vf_fail(e, -errno, "cannot open key file %s: %s", ks->path, strerror(errno));
         }
 
@@ -201,8 +257,8 @@ static int shm_load(const struct vf_keysource *ks, uint8_t pk[VF_PUBLIC_KEY_BYTE
 
         if (!S_ISREG(st.st_mode)) {
                 r = vf_fail(e, -EPERM,
-                            "key file %s is not a regular file; remove it and run vaultctl unlock",
-                            ks->path);
+                            "key file %s is not a regular file; remove it and run %s",
+                            ks->path, format_unlock_command(ks, cmd, sizeof(cmd)));
                 goto out;
         }
 
@@ -229,9 +285,10 @@ static int shm_load(const struct vf_keysource *ks, uint8_t pk[VF_PUBLIC_KEY_BYTE
         r = vf_read_fd_secure(fd, VF_KEYFILE_BYTES, &buf, &len);
         if (r == -EFBIG) {
                 r = vf_fail(e, -EINVAL,
-                            "key file %s is corrupt: longer than %d bytes; run vaultctl unlock to "
-                            "write it again",
-                            ks->path, VF_KEYFILE_BYTES);
+                            "key file %s is corrupt: longer than %d bytes; run %s to write it "
+                            "again",
+                            ks->path, VF_KEYFILE_BYTES,
+                            format_unlock_command(ks, cmd, sizeof(cmd)));
                 goto out;
         }
         if (r < 0) {
@@ -240,7 +297,7 @@ static int shm_load(const struct vf_keysource *ks, uint8_t pk[VF_PUBLIC_KEY_BYTE
         }
 
         snprintf(where, sizeof(where), "key file %s", ks->path);
-        r = decode_key(where, buf, len, pk, sk, e);
+        r = decode_key(ks, where, buf, len, pk, sk, e);
 
 out:
         sodium_free(buf); /* wipes the key file bytes */
@@ -427,7 +484,7 @@ static bool key_gone(int err)
  * have planted or read it. */
 static int keyring_check_owner(const struct vf_keysource *ks, key_serial_t id, struct vf_err *e)
 {
-        char info[512], type[32];
+        char info[512], type[32], cmd[sizeof(e->msg)];
         unsigned uid, gid, perm;
         uid_t euid = geteuid();
         long n;
@@ -437,8 +494,8 @@ static int keyring_check_owner(const struct vf_keysource *ks, key_serial_t id, s
                 if (key_gone(errno))
                         return vf_fail(e, -ENOENT,
                                        "keyring key '%s' was revoked or expired: the vault is "
-                                       "sealed; run vaultctl unlock",
-                                       ks->desc);
+                                       "sealed; run %s",
+                                       ks->desc, format_unlock_command(ks, cmd, sizeof(cmd)));
                 return vf_fail(e, -errno, "cannot describe keyring key '%s' (id %d): %s", ks->desc,
                                (int)id, strerror(errno));
         }
@@ -454,14 +511,15 @@ static int keyring_check_owner(const struct vf_keysource *ks, key_serial_t id, s
 
         if (strcmp(type, "user") != 0)
                 return vf_fail(e, -EINVAL, "keyring key '%s' (id %d) has type %s, not user; run: "
-                               "keyctl unlink %d @u; then vaultctl unlock", ks->desc, (int)id,
-                               type, (int)id);
+                               "keyctl unlink %d @u; then %s", ks->desc, (int)id, type, (int)id,
+                               format_unlock_command(ks, cmd, sizeof(cmd)));
         if (uid != euid)
                 return vf_fail(e, -EPERM,
                                "keyring key '%s' (id %d) is owned by uid %u, not by uid %u, so "
                                "another user could have planted it; run: keyctl unlink %d @u; "
-                               "then vaultctl unlock",
-                               ks->desc, (int)id, uid, (unsigned)euid, (int)id);
+                               "then %s",
+                               ks->desc, (int)id, uid, (unsigned)euid, (int)id,
+                               format_unlock_command(ks, cmd, sizeof(cmd)));
         if ((perm & (KEY_GRP_ALL | KEY_OTH_ALL)) != 0)
                 return vf_fail(e, -EPERM,
                                "keyring key '%s' (id %d) has permissions %08x, which give its "
@@ -473,7 +531,7 @@ static int keyring_check_owner(const struct vf_keysource *ks, key_serial_t id, s
 static int keyring_load(const struct vf_keysource *ks, uint8_t pk[VF_PUBLIC_KEY_BYTES],
                         uint8_t *sk, struct vf_err *e)
 {
-        char where[sizeof(ks->desc) + 32];
+        char where[sizeof(ks->desc) + 32], cmd[sizeof(e->msg)];
         uint8_t *buf = NULL;
         key_serial_t id;
         long n;
@@ -484,8 +542,9 @@ static int keyring_load(const struct vf_keysource *ks, uint8_t pk[VF_PUBLIC_KEY_
                 if (key_gone(errno))
                         return vf_fail(e, -ENOENT,
                                        "no key '%s' in the user keyring of uid %u: the vault is "
-                                       "sealed or was never unlocked; run vaultctl unlock",
-                                       ks->desc, (unsigned)geteuid());
+                                       "sealed or was never unlocked; run %s",
+                                       ks->desc, (unsigned)geteuid(),
+                                       format_unlock_command(ks, cmd, sizeof(cmd)));
                 return vf_fail(e, -errno, "cannot search the user keyring for key '%s': %s",
                                ks->desc, strerror(errno));
         }
@@ -502,14 +561,16 @@ static int keyring_load(const struct vf_keysource *ks, uint8_t pk[VF_PUBLIC_KEY_
         if (n < 0) {
                 if (key_gone(errno))
                         return vf_fail(e, -ENOENT, "%s was revoked or expired: the vault is "
-                                       "sealed; run vaultctl unlock", where);
+                                       "sealed; run %s",
+                                       where, format_unlock_command(ks, cmd, sizeof(cmd)));
                 return vf_fail(e, -errno, "cannot read %s: %s", where, strerror(errno));
         }
         if (n != VF_KEYFILE_BYTES)
                 return vf_fail(e, -EINVAL,
-                               "%s is corrupt: it holds %ld bytes, not %d; run vaultctl unlock "
-                               "to write it again",
-                               where, n, VF_KEYFILE_BYTES);
+                               "%s is corrupt: it holds %ld bytes, not %d; run %s to write it "
+                               "again",
+                               where, n, VF_KEYFILE_BYTES,
+                               format_unlock_command(ks, cmd, sizeof(cmd)));
 
         buf = sodium_malloc(VF_KEYFILE_BYTES);
         if (!buf)
@@ -520,19 +581,20 @@ static int keyring_load(const struct vf_keysource *ks, uint8_t pk[VF_PUBLIC_KEY_
         if (n < 0) {
                 r = key_gone(errno)
                     ? vf_fail(e, -ENOENT, "%s was revoked or expired: the vault is sealed; run "
-                              "vaultctl unlock", where)
+                              "%s", where, format_unlock_command(ks, cmd, sizeof(cmd)))
                     : vf_fail(e, -errno, "cannot read %s: %s", where, strerror(errno));
                 goto out;
         }
 
         /* The key may have been replaced between the two reads. */
         if (n != VF_KEYFILE_BYTES) {
-                r = vf_fail(e, -EINVAL, "%s is corrupt: it holds %ld bytes, not %d; run "
-                            "vaultctl unlock to write it again", where, n, VF_KEYFILE_BYTES);
+                r = vf_fail(e, -EINVAL, "%s is corrupt: it holds %ld bytes, not %d; run %s to "
+                            "write it again", where, n, VF_KEYFILE_BYTES,
+                            format_unlock_command(ks, cmd, sizeof(cmd)));
                 goto out;
         }
 
-        r = decode_key(where, buf, VF_KEYFILE_BYTES, pk, sk, e);
+        r = decode_key(ks, where, buf, VF_KEYFILE_BYTES, pk, sk, e);
 
 out:
         sodium_free(buf);

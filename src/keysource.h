@@ -30,6 +30,12 @@ struct vf_keysource {
         enum vf_keysource_kind kind;
         char path[4096]; /* VF_KEY_SHM: the key file */
         char desc[256];  /* VF_KEY_KEYRING: the key description */
+        /* The store that this key opens, or NULL. When set, the fix in an
+         * error message is the full command "vaultctl --store DIR
+         * --key-source SPEC unlock", else a bare "vaultctl unlock".
+         * keysource_parse() sets it to NULL, and a caller with the store path
+         * sets it. The string must outlive the struct. */
+        const char *store_path;
 };
 
 /* Parse "shm", "shm:PATH", "keyring" or "keyring:DESC". */

@@ -237,14 +237,111 @@ static void seal_mount(struct target *t)
                 step(true, "detach the mount %s", t->mount.target);
 }
 
+/* Join the mount points of l into buf as "A, B, C". A list too long for buf
+ * is truncated. */
+static void join_targets(const struct target_list *l, char *buf, size_t len)
+{
+        size_t n = 0;
+
+        assert(len > 0);
+
+        buf[0] = '\0';
+        for (int i = 0; i < l->count && n < len; i++) {
+                int w = snprintf(buf + n, len - n, "%s%s", i ? ", " : "", l->items[i].mount.target);
+
+                if (w < 0)
+                        break;
+                n += (size_t)w;
+        }
+}
+
+/* Log each vaultfs mount that is still present, with the command that seals
+ * it. A user whose named path was no vaultfs mount most likely meant one of
+ * these. Returns the number of mounts, or -errno. */
+static int log_mounts_left(const char *desc)
+{
+        struct target_list left = {};
+        int r;
+
+        assert(desc);
+
+        r = mounts_each(add_target, &left);
+        if (r < 0) {
+                free(left.items);
+                return r;
+        }
+
+        for (int i = 0; i < left.count; i++) {
+                struct target *t = &left.items[i];
+
+                t->daemon = read_daemon_pid(minor(t->mount.dev), t->keysource,
+                                            sizeof(t->keysource));
+                if (strcmp(t->keysource, desc) == 0)
+                        log_notice("%s is still a vaultfs mount, served with the key in %s: its "
+                                   "daemon blinds itself within about a second of losing the "
+                                   "key; to seal it now, run: vaultctl --key-source %s seal %s",
+                                   t->mount.target, desc, desc, t->mount.target);
+                else if (t->keysource[0])
+                        log_notice("%s is still a vaultfs mount, served with the key in %s; "
+                                   "to seal it, run: vaultctl --key-source %s seal %s",
+                                   t->mount.target, t->keysource, t->keysource, t->mount.target);
+                else
+                        log_notice("%s is still a vaultfs mount, and its daemon left no record "
+                                   "of its key source; to seal it, run: vaultctl --key-source "
+                                   "SPEC seal %s",
+                                   t->mount.target, t->mount.target);
+        }
+
+        r = left.count;
+        free(left.items);
+        return r;
+}
+
+/* Explain a seal that went on although a named path was no vaultfs mount,
+ * most likely a mistyped mount point. Logs the paths, what happened to the
+ * key, what was sealed instead, and which vaultfs mounts are left. */
+static void report_not_mounts(const char *const *not_mounts, int not_mount_count,
+                              const struct target_list *sealed, const char *desc, int wiped)
+{
+        char sealed_text[1024];
+        int r;
+
+        assert(not_mounts);
+        assert(not_mount_count > 0);
+        assert(sealed);
+        assert(desc);
+
+        for (int i = 0; i < not_mount_count; i++)
+                log_error("%s is not a vaultfs mount, so no agent was cut off there",
+                          not_mounts[i]);
+
+        join_targets(sealed, sealed_text, sizeof(sealed_text));
+        log_error("the key in %s %s, and %s%s", desc,
+                  wiped > 0    ? "was wiped anyway"
+                  : wiped == 0 ? "was already gone"
+                               : "could not be wiped (see the FAILED line)",
+                  sealed->count ? "these mounts were sealed: " : "no mount was sealed",
+                  sealed_text);
+
+        r = log_mounts_left(desc);
+        if (r < 0)
+                log_notice("cannot read the mount table to list the vaultfs mounts left (%s); "
+                           "list them with findmnt -t " VF_FSTYPE,
+                           strerror(-r));
+        else if (r == 0)
+                log_notice("no vaultfs mount is left; findmnt -t " VF_FSTYPE " or vaultctl "
+                           "status lists them");
+}
+
 int seal_vault(const char *keysource_spec, int count, char **mountpoints)
 {
         struct target_list targets = {};
         struct vf_keysource ks;
         struct vf_err e = {};
+        const char **not_mounts;
         char desc[4200], detail[512];
         bool key_was_present;
-        int r, wiped;
+        int r, wiped, not_mount_count = 0;
 
         assert(keysource_spec);
         assert(count == 0 || mountpoints);
@@ -257,6 +354,14 @@ int seal_vault(const char *keysource_spec, int count, char **mountpoints)
                 return 64;
         }
         keysource_describe(&ks, desc, sizeof(desc));
+
+        /* The named paths that are no vaultfs mount. One slot more than
+         * needed, because calloc(0) may return NULL. */
+        not_mounts = calloc((size_t)count + 1, sizeof(*not_mounts));
+        if (!not_mounts) {
+                log_error("cannot allocate memory for %d mount points; nothing was sealed", count);
+                return 70;
+        }
 
         /* Find the mounts first: after the abort nothing about them is
          * readable through the mount itself. */
@@ -274,18 +379,30 @@ int seal_vault(const char *keysource_spec, int count, char **mountpoints)
                         step(false, "look up %s in the mount table: %s", mountpoints[i],
                              strerror(-r));
                 else if (r == 0)
-                        printf("-      %s is not a vaultfs mount\n", mountpoints[i]);
+                        not_mounts[not_mount_count++] = mountpoints[i];
                 else
                         add_target(&m, &targets);
         }
 
+        /* A seal run again finds neither mount nor key and succeeds, also
+         * for a named path that is no vaultfs mount any more. */
         key_was_present = keysource_present(&ks) == 1;
         if (targets.count == 0 && !key_was_present && all_ok) {
                 printf("Already sealed: no vaultfs mount%s and no key in %s.\n",
                        count ? " at the given path" : "", desc);
+                if (not_mount_count > 0)
+                        (void)log_mounts_left(desc);
                 free(targets.items);
+                free(not_mounts);
                 return 0;
         }
+
+        /* A path that is no vaultfs mount is most likely mistyped, and the
+         * agent's real mount still serves. Go on and wipe the key anyway,
+         * because its daemon then blinds itself, but fail the seal. */
+        for (int i = 0; i < not_mount_count; i++)
+                step(false, "%s is not a vaultfs mount: nothing to abort or detach there",
+                     not_mounts[i]);
 
         for (int i = 0; i < targets.count; i++)
                 seal_mount(&targets.items[i]);
@@ -341,11 +458,14 @@ int seal_vault(const char *keysource_spec, int count, char **mountpoints)
              r < 0 ? audit_strerror(r) : "");
         vf_audit_close();
 
-        free(targets.items);
-        if (!all_ok) {
+        if (not_mount_count > 0)
+                report_not_mounts(not_mounts, not_mount_count, &targets, desc, wiped);
+        else if (!all_ok)
                 log_error("the seal is incomplete: see the FAILED lines above");
+        free(targets.items);
+        free(not_mounts);
+        if (!all_ok)
                 return 1;
-        }
         printf("Sealed. Restoring needs a human: vaultctl unlock, then mount again.\n");
         return 0;
 }

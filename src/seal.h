@@ -23,8 +23,11 @@ static inline void seal_pidfile_path(unsigned minor, char *buf, size_t len)
 }
 
 /* Seal the given mount points (all vaultfs mounts when count is 0) and the
- * key source. Prints one line per step and returns a sysexits status: 0 only
- * when every mount is gone, the key is gone and no daemon remains. */
+ * key source, printing one line per step. Returns 0 only when every mount is
+ * gone, the key is gone, no daemon remains and every named path was a
+ * vaultfs mount, else 1. A named path that is no vaultfs mount fails the
+ * seal but does not stop the wipe of the key. Returns 64 for an invalid key
+ * source and 70 when memory runs out before anything was done. */
 int seal_vault(const char *keysource_spec, int count, char **mountpoints);
 
 #endif

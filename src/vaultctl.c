@@ -15,6 +15,7 @@
 #include <getopt.h>
 #include <libaudit.h>
 #include <sodium.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,6 +97,22 @@ static int fail(int r, const struct vf_err *e)
         return exit_status(r);
 }
 
+/* Print the synopsis of a command whose options or arguments were invalid,
+ * after getopt or the caller has reported the error, and return EX_USAGE. */
+static int usage_error(const char *synopsis_fmt, ...) __attribute__((format(printf, 1, 2)));
+static int usage_error(const char *synopsis_fmt, ...)
+{
+        char synopsis[256];
+        va_list ap;
+
+        va_start(ap, synopsis_fmt);
+        vsnprintf(synopsis, sizeof(synopsis), synopsis_fmt, ap);
+        va_end(ap);
+        log_error("usage: vaultctl %s; run vaultctl --help for every command and option",
+                  synopsis);
+        return EX_USAGE;
+}
+
 static int open_store(const struct options *o, struct vf_store *s, struct vf_err *e)
 {
         int r = store_open(o->store_path, s, e);
@@ -117,6 +134,7 @@ static int load_key(const struct options *o, const struct vf_store *s, uint8_t *
         r = keysource_parse(o->keysource_spec, &ks, e);
         if (r < 0)
                 return r;
+        ks.store_path = s->path;
         r = keysource_load(&ks, pk, sk, e);
         if (r < 0)
                 return r;
@@ -143,12 +161,12 @@ static int parse_passphrase_options(const char *command, int argc, char **argv,
         optind = 0; /* 0 makes glibc reinitialise, so options may follow arguments */
         while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
                 if (c != 'P')
-                        return EX_USAGE;
+                        return usage_error("%s [--passphrase-file FILE]", command);
                 *pass_file = optarg;
         }
         if (optind != argc) {
                 log_error("%s takes no argument, got '%s'", command, argv[optind]);
-                return EX_USAGE;
+                return usage_error("%s [--passphrase-file FILE]", command);
         }
         return EX_OK;
 }
@@ -281,13 +299,11 @@ static int cmd_add(const struct options *o, int argc, char **argv)
         optind = 0; /* 0 makes glibc reinitialise, so options may follow arguments */
         while ((c = getopt_long(argc, argv, "f", longopts, NULL)) != -1) {
                 if (c != 'f')
-                        return EX_USAGE;
+                        return usage_error("add [--force] NAME [FILE|-]");
                 force = true;
         }
-        if (argc - optind < 1 || argc - optind > 2) {
-                log_error("usage: vaultctl add [--force] NAME [FILE|-]");
-                return EX_USAGE;
-        }
+        if (argc - optind < 1 || argc - optind > 2)
+                return usage_error("add [--force] NAME [FILE|-]");
         name = argv[optind];
         path = argc - optind == 2 ? argv[optind + 1] : NULL;
 
@@ -384,12 +400,12 @@ static int cmd_list(const struct options *o, int argc, char **argv)
         optind = 0; /* 0 makes glibc reinitialise, so options may follow arguments */
         while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
                 if (c != 'j')
-                        return EX_USAGE;
+                        return usage_error("list [--json]");
                 json = true;
         }
         if (optind != argc) {
                 log_error("list takes no argument, got '%s'", argv[optind]);
-                return EX_USAGE;
+                return usage_error("list [--json]");
         }
 
         r = open_store(o, &s, &e);
@@ -432,10 +448,8 @@ static int cmd_rm(const struct options *o, int argc, char **argv)
         struct vf_err e = {};
         int r;
 
-        if (argc != 2) {
-                log_error("usage: vaultctl rm NAME");
-                return EX_USAGE;
-        }
+        if (argc != 2)
+                return usage_error("rm NAME");
         r = name_validate(argv[1], &e);
         if (r < 0)
                 return fail(r, &e);
@@ -461,10 +475,8 @@ static int cmd_get(const struct options *o, int argc, char **argv)
         size_t blob_len = 0, pt_len = 0;
         int r, ra;
 
-        if (argc != 2) {
-                log_error("usage: vaultctl get NAME");
-                return EX_USAGE;
-        }
+        if (argc != 2)
+                return usage_error("get NAME");
         name = argv[1];
         r = name_validate(name, &e);
         if (r < 0)
@@ -688,7 +700,7 @@ static int cmd_status(const struct options *o, int argc, char **argv)
         optind = 0; /* 0 makes glibc reinitialise, so options may follow arguments */
         while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
                 if (c != 'j')
-                        return EX_USAGE;
+                        return usage_error("status [--json]");
                 json = true;
         }
 
@@ -749,15 +761,20 @@ static int cmd_status(const struct options *o, int argc, char **argv)
 
 static int cmd_seal(const struct options *o, int argc, char **argv)
 {
+        /* seal takes no option, and a mount point never starts with '-' in
+         * practice, so anything that does is a mistyped option. */
         for (int i = 1; i < argc; i++) {
                 if (argv[i][0] == '-') {
-                        log_error("unknown seal option '%s'; usage: vaultctl seal [MOUNTPOINT...]",
-                                  argv[i]);
-                        return EX_USAGE;
+                        fprintf(stderr, "%s: unrecognized option '%s'\n", argv[0], argv[i]);
+                        return usage_error("seal [MOUNTPOINT...]");
                 }
         }
         return seal_vault(o->keysource_spec, argc - 1, argv + 1);
 }
+
+#define DOCTOR_SYNOPSIS                                                                    \
+        "doctor [--json] [--agent USER] [--mountpoint PATH] [--policy FILE] [--profile NAME] " \
+        "[--aide-db FILE]"
 
 static int cmd_doctor(const struct options *o, int argc, char **argv)
 {
@@ -800,15 +817,12 @@ static int cmd_doctor(const struct options *o, int argc, char **argv)
                         cfg.aide_db_path = optarg;
                         break;
                 default:
-                        log_error("usage: vaultctl doctor [--json] [--agent USER] "
-                                  "[--mountpoint PATH] [--policy FILE] [--profile NAME] "
-                                  "[--aide-db FILE]");
-                        return EX_USAGE;
+                        return usage_error(DOCTOR_SYNOPSIS);
                 }
         }
         if (optind != argc) {
                 log_error("doctor takes no argument, got '%s'", argv[optind]);
-                return EX_USAGE;
+                return usage_error(DOCTOR_SYNOPSIS);
         }
         return doctor_run(&cfg, json);
 }
@@ -867,6 +881,7 @@ int main(int argc, char **argv)
                 .keysource_spec = VF_DEFAULT_KEY_SOURCE,
         };
         struct rlimit no_core = { 0, 0 };
+        char command_name[64];
         int c;
 
         /* vaultctl holds the key and plaintexts too (init, unlock, add, get). */
@@ -905,9 +920,16 @@ int main(int argc, char **argv)
                 return EX_SOFTWARE;
         }
 
-        for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-                if (strcmp(argv[optind], commands[i].name) == 0)
-                        return commands[i].run(&o, argc - optind, argv + optind);
+        for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+                if (strcmp(argv[optind], commands[i].name) != 0)
+                        continue;
+
+                /* getopt starts its messages with argv[0]: make that
+                 * "vaultctl list", not "list". */
+                snprintf(command_name, sizeof(command_name), "vaultctl %s", commands[i].name);
+                argv[optind] = command_name;
+                return commands[i].run(&o, argc - optind, argv + optind);
+        }
 
         log_error("unknown command '%s'; see vaultctl --help", argv[optind]);
         return EX_USAGE;

@@ -68,6 +68,26 @@ expect_error "add refuses a name below an existing secret" "github/token" \
 expect_error "rm names a missing secret" "nope/missing" "${VCTL[@]}" rm nope/missing
 expect_error "get names a missing secret" "nope/missing" "${VCTL[@]}" get nope/missing
 expect_error "an unknown command is named" "frobnicate" "${VCTL[@]}" frobnicate
+
+# A command's unknown option: getopt's message starts with "vaultctl COMMAND",
+# a hint follows, and the status is 64 (EX_USAGE). seal rejects it before it
+# touches the key.
+for command in init add list unlock status seal doctor; do
+	err=$("${VCTL[@]}" "$command" --bogus 2>&1 >/dev/null </dev/null)
+	rc=$?
+	check "$command --bogus exits 64" test "$rc" = 64
+	check "$command --bogus names vaultctl $command" \
+		grep -qxF -- "vaultctl $command: unrecognized option '--bogus'" <<<"$err"
+	check "$command --bogus prints its usage" \
+		grep -qF -- "usage: vaultctl $command" <<<"$err"
+	check "$command --bogus points to vaultctl --help" \
+		grep -qF -- "run vaultctl --help" <<<"$err"
+done
+check "seal --bogus leaves the key in place" test -e "$KEY"
+err=$("${VCTL[@]}" init --passphrase-file 2>&1 >/dev/null)
+check "init --passphrase-file needs FILE" \
+	grep -qxF -- "vaultctl init: option '--passphrase-file' requires an argument" <<<"$err"
+
 expect_error "init refuses an existing store" "already" \
 	"${VCTL[@]}" init --passphrase-file "$PASSFILE"
 expect_error "a bad key source is named with the accepted forms" "floppy:.*shm" \
@@ -103,6 +123,26 @@ expect_error "a corrupt key file gives a clear error" "corrupt" "${VCTL[@]}" get
 rm -f "$KEY"
 expect_error "a missing key says the vault is sealed" "sealed|unlock" \
 	"${VCTL[@]}" get github/token
+
+# The fix in a key error is a whole command: this test's store and key
+# source are not the defaults, so a bare "vaultctl unlock" would miss both.
+unlock_cmd="vaultctl --store $STORE --key-source $KEYSRC unlock"
+err=$("${VCTL[@]}" get github/token 2>&1 >/dev/null)
+check "missing key gives the full unlock command" \
+	grep -qF -- "run $unlock_cmd" <<<"$err"
+check "status gives the full unlock command" \
+	grep -qF -- "run $unlock_cmd" <("${VCTL[@]}" status)
+printf 'garbage' >"$KEY"
+chmod 600 "$KEY"
+err=$("${VCTL[@]}" get github/token 2>&1 >/dev/null)
+check "corrupt key gives the full unlock command" \
+	grep -qF -- "run $unlock_cmd to write it again" <<<"$err"
+rm -f "$KEY"
+pasted=$(sed -n 's/.*; run vaultctl \(.* unlock\)$/\1/p' <<<"$("${VCTL[@]}" get github/token 2>&1)")
+check "the pasted unlock command works" \
+	bash -c "$(printf '%q' "$VAULTCTL") $pasted --passphrase-file $(printf '%q' "$PASSFILE")"
+check "get works after the pasted unlock" test "$("${VCTL[@]}" get github/token)" = v1
+rm -f "$KEY"
 check "unlock with the passphrase restores the key" \
 	"${VCTL[@]}" unlock --passphrase-file "$PASSFILE"
 check "the key file is mode 0600" test "$(stat -c %a "$KEY")" = 600

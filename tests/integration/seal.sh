@@ -12,6 +12,18 @@ make_agent_user
 printf 'sealed-secret' | "${VCTL[@]}" add github/token >/dev/null
 mount_vault "allow uid=$AGENT_UID secrets=github/*"
 
+# wait_unmounted EVENT: wait up to 3 s for $MNT to leave the mount table,
+# and report how long that took after EVENT.
+wait_unmounted() {
+	local start
+	start=$(date +%s%N)
+	while grep -q " $MNT fuse.vaultfs " /proc/self/mounts &&
+		[ $(($(date +%s%N) - start)) -lt 3000000000 ]; do
+		sleep 0.05
+	done
+	diag "mount gone $(( ($(date +%s%N) - start) / 1000000 )) ms after $1"
+}
+
 # start_agents: one process re-reads an open descriptor in a loop, another
 # sits with its cwd inside the vault; both log every failure.
 start_agents() {
@@ -103,11 +115,7 @@ HOLDER_PID=$!
 add_cleanup "kill $HOLDER_PID"
 sleep 0.3
 rm -f "$KEY"
-start=$(date +%s%N)
-while grep -q " $MNT fuse.vaultfs " /proc/self/mounts && [ $(($(date +%s%N) - start)) -lt 3000000000 ]; do
-	sleep 0.05
-done
-diag "mount gone $(( ($(date +%s%N) - start) / 1000000 )) ms after the key file was removed"
+wait_unmounted "the key file was removed"
 check_fails "the mount is gone after the key file is removed" \
 	grep -q " $MNT fuse.vaultfs " /proc/self/mounts
 sleep 0.5
@@ -128,5 +136,46 @@ err=$(as_agent cat "$MNT/github/token" 2>&1)
 check "after SIGKILL reads fail with ENOTCONN" grep -q "Transport endpoint is not connected" <<<"$err"
 check_fails "after SIGKILL nothing is served" grep -q sealed-secret <<<"$err"
 umount -l "$MNT"
+
+# A mistyped mount point. The key is wiped anyway, because the real mount's
+# daemon then blinds itself, but the seal fails and reports what happened.
+TYPO=$TEST_DIR/mnt-typo
+"${VCTL[@]}" unlock --passphrase-file "$PASSFILE" >/dev/null
+mount_vault "allow uid=$AGENT_UID secrets=github/*"
+"${VCTL[@]}" seal "$TYPO" >"$TEST_DIR/typo.out" 2>"$TEST_DIR/typo.err"
+rc=$?
+diag "$(cat "$TEST_DIR/typo.out" "$TEST_DIR/typo.err")"
+check "seal of a mistyped path exits 1" test "$rc" = 1
+check "the mistyped path is marked FAILED" \
+	grep -qF "FAILED $TYPO is not a vaultfs mount" "$TEST_DIR/typo.out"
+check "the error names the mistyped path" grep -qF "error: $TYPO is not a vaultfs mount" "$TEST_DIR/typo.err"
+check "the error reports the wiped key" grep -q "was wiped anyway" "$TEST_DIR/typo.err"
+check "the error reports no sealed mount" grep -q "no mount was sealed" "$TEST_DIR/typo.err"
+check "the error gives the real seal command" \
+	grep -qF "seal $MNT" "$TEST_DIR/typo.err"
+check_fails "the key is wiped" test -e "$KEY"
+wait_unmounted "the seal of the mistyped path"
+check_fails "the real mount blinds itself" \
+	grep -q " $MNT fuse.vaultfs " /proc/self/mounts
+
+out=$("${VCTL[@]}" seal "$TYPO" 2>&1)
+rc=$?
+check "a repeated mistyped seal exits 0" test "$rc" = 0
+check "a repeated mistyped seal reports already sealed" grep -q "Already sealed" <<<"$out"
+
+# A real mount point and a mistyped one: the real one is sealed, and the seal
+# still fails for the other.
+"${VCTL[@]}" unlock --passphrase-file "$PASSFILE" >/dev/null
+mount_vault "allow uid=$AGENT_UID secrets=github/*"
+"${VCTL[@]}" seal "$MNT" "$TYPO" >"$TEST_DIR/both.out" 2>"$TEST_DIR/both.err"
+rc=$?
+diag "$(cat "$TEST_DIR/both.out" "$TEST_DIR/both.err")"
+check "two paths: seal exits 1" test "$rc" = 1
+check_fails "two paths: the mount is sealed" grep -q " $MNT fuse.vaultfs " /proc/self/mounts
+check_fails "two paths: the key is wiped" test -e "$KEY"
+check "two paths: the error names the typo" \
+	grep -qF "error: $TYPO is not a vaultfs mount" "$TEST_DIR/both.err"
+check "two paths: the error names the mount" \
+	grep -qF "these mounts were sealed: $MNT" "$TEST_DIR/both.err"
 
 finish
