@@ -234,8 +234,12 @@ static int send_locked(const char *msg, bool success)
                                 return -errno;
                 }
 
+                /* The terminal is given as "?": libaudit would otherwise try
+                 * ttyname() on fds 0 to 2 for each record, three ioctl()s
+                 * that find the daemon's own terminal, if any, never the
+                 * caller's. */
                 errno = 0;
-                rc = audit_log_user_message(audit_fd, AUDIT_TRUSTED_APP, msg, NULL, NULL, NULL,
+                rc = audit_log_user_message(audit_fd, AUDIT_TRUSTED_APP, msg, NULL, NULL, "?",
                                             success ? 1 : 0);
                 if (rc > 0)
                         return 0;

@@ -162,13 +162,28 @@ static int open_beneath(int dirfd, const char *path, int flags)
         return open_beneath_walk(dirfd, path, flags);
 }
 
-/* Check that a store directory belongs to the effective uid and that no other
- * user can write to it, because whoever can write there can swap vault.pub or
- * plant files. */
-static int check_private_dir(int fd, const char *display_path, struct vf_err *e)
+int store_open_dir(const struct vf_store *s, const char *rel)
+{
+        int fd;
+
+        assert(s);
+        assert(rel);
+
+        if (!*rel) {
+                fd = fcntl(s->secrets_fd, F_DUPFD_CLOEXEC, 3);
+                return fd < 0 ? -errno : fd;
+        }
+        if (!name_is_valid(rel))
+                return -EINVAL;
+        return open_beneath(s->secrets_fd, rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+}
+
+/* Check that a store directory belongs to euid and that no other user can
+ * write to it, because whoever can write there can swap vault.pub or plant
+ * files. */
+static int check_private_dir(int fd, uid_t euid, const char *display_path, struct vf_err *e)
 {
         struct stat st;
-        uid_t euid = geteuid();
 
         if (fstat(fd, &st) < 0)
                 return vf_fail(e, -errno, "cannot stat %s: %s", display_path, strerror(errno));
@@ -222,13 +237,13 @@ static int read_store_file(const struct vf_store *s, const char *file, size_t ma
                             s->path, file, file_kind(st.st_mode));
                 goto out;
         }
-        if (st.st_uid != geteuid() || (st.st_mode & (S_IWGRP | S_IWOTH))) {
+        if (st.st_uid != s->owner || (st.st_mode & (S_IWGRP | S_IWOTH))) {
                 r = vf_fail(e, -EPERM,
                             "%s/%s is owned by uid %u with mode %04o, but it must be owned by "
                             "uid %u and writable by no one else; run as root: chown %u %s/%s && "
                             "chmod %o %s/%s",
                             s->path, file, (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777),
-                            (unsigned)geteuid(), (unsigned)geteuid(), s->path, file,
+                            (unsigned)s->owner, (unsigned)s->owner, s->path, file,
                             (unsigned)mode, s->path, file);
                 goto out;
         }
@@ -294,7 +309,10 @@ int store_open(const char *path, struct vf_store *s, struct vf_err *e)
                 goto fail;
         }
 
-        r = check_private_dir(s->dirfd, path, e);
+        /* vaultfs and vaultctl never change their uids, so the owner the
+         * store must have is read once, not on every open. */
+        s->owner = geteuid();
+        r = check_private_dir(s->dirfd, s->owner, path, e);
         if (r < 0)
                 goto fail;
 
@@ -316,7 +334,7 @@ int store_open(const char *path, struct vf_store *s, struct vf_err *e)
                 goto fail;
         }
 
-        r = check_private_dir(s->secrets_fd, display_path, e);
+        r = check_private_dir(s->secrets_fd, s->owner, display_path, e);
         if (r < 0)
                 goto fail;
 
@@ -623,15 +641,57 @@ static int check_secret_file(const struct vf_store *s, const char *name, const s
         /* Sealing needs only the public key, which anyone may read, so a file
          * that another user created or can rewrite may hold a value of their
          * choosing that still authenticates. */
-        if (st->st_uid != geteuid() || (st->st_mode & (S_IWGRP | S_IWOTH)))
+        if (st->st_uid != s->owner || (st->st_mode & (S_IWGRP | S_IWOTH)))
                 return vf_fail(e, -EIO, "'%s' in %s/%s is owned by uid %u with mode %04o, but "
                                "a secret file must be owned by uid %u and writable by no one "
                                "else; if you wrote it, run: chown %u %s/%s/%s && chmod 600 "
                                "%s/%s/%s", name, s->path, VF_STORE_SECRETS,
                                (unsigned)st->st_uid, (unsigned)(st->st_mode & 07777),
-                               (unsigned)geteuid(), (unsigned)geteuid(), s->path,
+                               (unsigned)s->owner, (unsigned)s->owner, s->path,
                                VF_STORE_SECRETS, name, s->path, VF_STORE_SECRETS, name);
         return 0;
+}
+
+/* Read a secret file whose fstat() gave st. Every open reads one, so this
+ * requests st_size + 1 bytes in one read(). On Linux a read of a regular file
+ * returns fewer bytes than requested only at its end, so a shorter read is
+ * the whole file and no second read() is needed to see the end. A read cut
+ * short some other way (a signal on a network file system) yields a file that
+ * fails authentication, which denies the open. A full buffer means the file
+ * grew since the fstat(), so it is read again from the start with
+ * SECRET_FILE_MAX as the cap. The file holds only sealed data, so the buffer
+ * is plain heap. */
+static int read_secret_file(int fd, const struct stat *st, uint8_t **blob, size_t *len)
+{
+        size_t cap = (size_t)st->st_size + 1;
+        uint8_t *buf;
+        ssize_t n;
+
+        assert(st->st_size >= 0 && (unsigned long long)st->st_size <= SECRET_FILE_MAX);
+
+        buf = malloc(cap);
+        if (!buf)
+                return -ENOMEM;
+
+        do
+                n = read(fd, buf, cap);
+        while (n < 0 && errno == EINTR);
+        if (n < 0) {
+                int r = -errno;
+
+                free(buf);
+                return r;
+        }
+        if ((size_t)n < cap) {
+                *blob = buf;
+                *len = (size_t)n;
+                return 0;
+        }
+
+        free(buf);
+        if (lseek(fd, 0, SEEK_SET) < 0)
+                return -errno;
+        return vf_read_fd(fd, SECRET_FILE_MAX, blob, len);
 }
 
 int store_get(struct vf_store *s, const char *name, uint8_t **blob, size_t *len,
@@ -653,11 +713,11 @@ int store_get(struct vf_store *s, const char *name, uint8_t **blob, size_t *len,
         /* store_open() checked the store and secrets/, but a chmod or chown
          * since then would let other users plant files, so check again on
          * every read: two fstat() calls on descriptors already open. */
-        r = check_private_dir(s->dirfd, s->path, e);
+        r = check_private_dir(s->dirfd, s->owner, s->path, e);
         if (r < 0)
                 return r;
         snprintf(secrets_path, sizeof(secrets_path), "%s/" VF_STORE_SECRETS, s->path);
-        r = check_private_dir(s->secrets_fd, secrets_path, e);
+        r = check_private_dir(s->secrets_fd, s->owner, secrets_path, e);
         if (r < 0)
                 return r;
 
@@ -677,8 +737,7 @@ int store_get(struct vf_store *s, const char *name, uint8_t **blob, size_t *len,
         if (r < 0)
                 goto out;
 
-        /* The cap also covers a file that grows after the fstat(). */
-        r = vf_read_fd(fd, SECRET_FILE_MAX, blob, len);
+        r = read_secret_file(fd, &st, blob, len);
         if (r == -EFBIG)
                 r = vf_fail(e, -EIO, "'%s' in %s/%s grew over %zu bytes while it was read, so "
                             "it is not a vaultfs secret; remove it", name, s->path,

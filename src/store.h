@@ -29,6 +29,7 @@ struct vf_store {
         char path[4096];
         int dirfd;      /* the store directory, O_PATH|O_DIRECTORY */
         int secrets_fd; /* secrets/, O_DIRECTORY */
+        uid_t owner;    /* the effective uid at store_open(), which must own the store */
         uint8_t pk[VF_PUBLIC_KEY_BYTES];
 };
 
@@ -81,6 +82,11 @@ int store_stat(struct vf_store *s, const char *name, struct vf_entry *out);
 typedef int (*store_list_cb)(const struct vf_entry *entry, void *userdata);
 int store_list(struct vf_store *s, const char *dir, bool recursive, store_list_cb cb,
                void *userdata);
+
+/* Open the directory rel below secrets/ ("" for secrets/ itself) without
+ * following any symlink. Returns the fd (O_CLOEXEC) or -errno: -ENOTDIR or
+ * -ELOOP when something else sits there. */
+int store_open_dir(const struct vf_store *s, const char *rel);
 
 /* Read or replace vault.key.wrapped. */
 int store_read_wrapped(struct vf_store *s, uint8_t out[VF_WRAPPED_BYTES], struct vf_err *e);
