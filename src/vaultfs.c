@@ -9,8 +9,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <fuse.h>
+#include <fuse_lowlevel.h>
 #include <getopt.h>
 #include <malloc.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stddef.h>
@@ -33,10 +35,16 @@
 #include "seal.h"
 #include "store.h"
 #include "util.h"
+#include "watch.h"
 
 /* How often the watchdog looks for the key in its source. A removed key must
  * blind the daemon within 1 s, so this leaves room for the seal itself. */
 #define WATCHDOG_INTERVAL_MS 200
+
+/* While the store watch misses a directory (the inotify watch limit), every
+ * top-level name is dropped from the kernel's cache this often instead, so a
+ * change it missed shows within that time. */
+#define WATCH_RESCAN_MS 10000
 
 /* Largest read request the kernel sends, and the size of each worker
  * thread's request buffer beyond its 4 KiB header. */
@@ -46,10 +54,12 @@
  * on each open, which matters with thousands of secrets. It cannot serve
  * stale data, because every open reads the store: an open of a removed
  * secret fails at once. The kernel caches no negative entry, so a new secret
- * shows at once. Attributes expire quickly, so stat reports a replaced or
- * removed secret within ATTR_TIMEOUT_S. NOTE: a name that changes between
- * secret and directory keeps its old type for up to ENTRY_TIMEOUT_S. */
-#define ENTRY_TIMEOUT_S 10.0
+ * shows at once. A cached name can keep its old type when a secret becomes
+ * a directory or the reverse. So the store watch (watch.c) drops each changed
+ * name from the cache as soon as the store changes, and names may stay cached
+ * for an hour. Attributes expire quickly, so stat reports a replaced or
+ * removed secret within ATTR_TIMEOUT_S. */
+#define ENTRY_TIMEOUT_S 3600.0
 #define ATTR_TIMEOUT_S 0.5
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -67,6 +77,7 @@ const char *__asan_default_options(void)
 
 static struct vf_daemon daemon_state;
 static struct fuse *fuse_instance;
+static struct vf_watch store_watch = { .fd = -1, .root_wd = -1 };
 static volatile sig_atomic_t watchdog_stop;
 static char pidfile[4096];
 
@@ -348,27 +359,105 @@ static const struct fuse_operations vfs_ops = {
         .fallocate = vfs_erofs_fallocate,
 };
 
+/* Drop top, a top-level name that changed in the store, and everything
+ * below it from the kernel's name cache. The high-level API's
+ * fuse_invalidate_path() drops only an inode's attributes, so this uses the
+ * low-level call with the root's node id, which the high-level API keeps at
+ * FUSE_ROOT_ID. */
+static void invalidate_name(const char *top, void *userdata)
+{
+        static int last_error;
+        int r;
+
+        r = fuse_lowlevel_notify_inval_entry(userdata, FUSE_ROOT_ID, top, strlen(top));
+
+        /* ENOENT: the kernel has not cached the name, so nothing is stale. */
+        if (r == 0 || r == -ENOENT) {
+                last_error = 0;
+                return;
+        }
+        if (r != last_error)
+                log_warning("cannot drop '%s' from the kernel's name cache: %s; a name that "
+                            "changed between secret and directory may keep its old type for "
+                            "up to %.0f s",
+                            top, strerror(-r), ENTRY_TIMEOUT_S);
+        last_error = r;
+}
+
+static long long monotonic_ms(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Keep the kernel's name cache in step with the store: dispatch the watch's
+ * events, and while the watch is incomplete drop every name now and then. */
+static void watch_step(struct vf_daemon *d, bool readable, long long now, long long *next_rescan)
+{
+        struct fuse_session *se = fuse_get_session(fuse_instance);
+        int r;
+
+        if (readable) {
+                r = watch_dispatch(&store_watch, &d->store, invalidate_name, se);
+                if (r < 0)
+                        log_warning("cannot read the changes of %s: %s", d->store.path,
+                                    strerror(-r));
+        }
+
+        if (watch_is_complete(&store_watch)) {
+                if (store_watch.warned)
+                        log_notice("watching every directory of %s again", d->store.path);
+                store_watch.warned = false;
+                return;
+        }
+
+        if (!store_watch.warned) {
+                log_warning("cannot watch every directory of %s for changes (see "
+                            "fs.inotify.max_user_watches): a name that changes between secret "
+                            "and directory shows within %d s instead of at once",
+                            d->store.path, WATCH_RESCAN_MS / 1000);
+                store_watch.warned = true;
+        }
+        if (now >= *next_rescan) {
+                (void)watch_rescan(&store_watch, &d->store, invalidate_name, se);
+                *next_rescan = now + WATCH_RESCAN_MS;
+        }
+}
+
 /* Blind the daemon when the key leaves its source, or stays there but is no
  * longer private (a chmod, a chown, a replaced file): wipe, record, and stop
- * serving, which unmounts. It never waits for the next open to notice. */
+ * serving, which unmounts. It never waits for the next open to notice. The
+ * same thread keeps the kernel's name cache in step with the store, waiting
+ * for the store watch's events between two looks at the key. */
 static void *watchdog_main(void *arg)
 {
         struct vf_daemon *d = arg;
-        const struct timespec interval = {
-                .tv_sec = 0,
-                .tv_nsec = WATCHDOG_INTERVAL_MS * 1000000L,
-        };
+        long long next_check, next_rescan;
 
         write_pidfile(d);
+        next_check = monotonic_ms() + WATCHDOG_INTERVAL_MS;
+        next_rescan = next_check + WATCH_RESCAN_MS;
 
         while (!watchdog_stop) {
+                struct pollfd pfd = { .fd = watch_fd(&store_watch), .events = POLLIN };
                 struct vf_err e = {};
+                long long now = monotonic_ms();
                 bool gone;
                 int r;
 
-                nanosleep(&interval, NULL);
-                if (watchdog_stop)
-                        break;
+                if (now < next_check) {
+                        r = poll(&pfd, 1, (int)(next_check - now));
+                        if (watchdog_stop)
+                                break;
+                        now = monotonic_ms();
+                        watch_step(d, r > 0 && (pfd.revents & POLLIN), now, &next_rescan);
+                        if (now < next_check)
+                                continue;
+                }
+                next_check = now + WATCHDOG_INTERVAL_MS;
+
                 r = keysource_check(&d->keysource, &e);
                 if (r == 0)
                         continue;
@@ -385,9 +474,8 @@ static void *watchdog_main(void *arg)
                                           desc, d->mountpoint);
                         else
                                 log_error("the key in %s is no longer private (%s): wiped the "
-                                          "key and every open secret; unmounting %s; restore "
-                                          "its owner and mode 0600, or run vaultctl unlock, "
-                                          "then mount again",
+                                          "key and every open secret; unmounting %s; mount "
+                                          "again once the key is private",
                                           desc, e.msg, d->mountpoint);
                         (void)audit_event(gone ? "key-lost" : "key-exposed", desc, true);
                 }
@@ -605,6 +693,11 @@ int main(int argc, char **argv)
         }
         log_info("policy %s: %zu rule(s)", cfg.policy_path, policy_rule_count(self()->policy));
 
+        /* Without the watch the daemon still serves: the watchdog then drops
+         * every name from the kernel's cache every WATCH_RESCAN_MS. */
+        if (watch_open(&store_watch, &self()->store, &e) < 0)
+                log_warning("%s", e.msg);
+
         /* FUSE arguments: read-only, for every user (the policy decides, not
          * the mode bits), no device files, setuid or exec. The kernel must
          * not check permissions itself (no default_permissions), or a denied
@@ -665,6 +758,12 @@ int main(int argc, char **argv)
          * of the connection after a seal's abort. */
         ret = r == 0 || r == SIGTERM || r == SIGINT || r == SIGHUP ? EXIT_SUCCESS : EXIT_FAILURE;
 
+        /* The watchdog writes cache invalidations to the FUSE session, so it
+         * stops before the session goes. */
+        watchdog_stop = 1;
+        pthread_join(watchdog, NULL);
+        watchdog_started = false;
+
 out_signals:
         fuse_remove_signal_handlers(fuse_get_session(fuse_instance));
 out_unmount:
@@ -684,6 +783,7 @@ out:
                 (void)audit_event("stop", abs_mountpoint, true);
                 log_notice("stopped serving %s", abs_mountpoint);
         }
+        watch_close(&store_watch);
         fsops_destroy(self());
         fuse_opt_free_args(&args);
         vf_audit_close();

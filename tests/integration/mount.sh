@@ -28,7 +28,7 @@ printf 'db-password\n' >"$TEST_DIR/db"
 "${VCTL[@]}" add db/password "$TEST_DIR/db" >/dev/null
 
 mount_vault "# test policy
-allow uid=$AGENT_UID secrets=github/*,bin/*,text/*,ssh/*,late/*"
+allow uid=$AGENT_UID secrets=github/*,bin/*,text/*,ssh/*,late/*,shape,shape/*,deep/**"
 
 # Reads by the allowed uid, byte for byte.
 check "allowed uid reads the token with cat" \
@@ -93,6 +93,38 @@ check "an open of a removed secret fails at once" grep -q "No such file" <<<"$er
 check_fails "ls no longer lists a removed secret" grep -qx one <<<"$(ls "$MNT/late" 2>/dev/null)"
 sleep 0.6
 check_fails "stat shows a removed secret gone within half a second" test -e "$MNT/late/one"
+
+# A name that turns from secret into directory, or back, keeps its old type
+# in the kernel's cache of names, which lasts an hour. The daemon's store
+# watch drops a changed name from that cache as soon as the store changes.
+# reads_as waits up to 2 s for the watch's event to arrive, far less than
+# the cache's lifetime.
+reads_as() {
+	local want=$1 path=$2
+	for _ in $(seq 1 20); do
+		[ "$(as_agent cat "$path" 2>/dev/null)" = "$want" ] && return 0
+		sleep 0.1
+	done
+	diag "$path reads '$(as_agent cat "$path" 2>&1)', not '$want'"
+	return 1
+}
+printf 'flat' | "${VCTL[@]}" add shape >/dev/null
+check "a top-level secret reads (its name is now cached)" reads_as flat "$MNT/shape"
+"${VCTL[@]}" rm shape >/dev/null
+printf 'nested' | "${VCTL[@]}" add shape/inner >/dev/null
+check "a secret that became a directory reads below it" reads_as nested "$MNT/shape/inner"
+check "stat shows the new directory" test -d "$MNT/shape"
+"${VCTL[@]}" rm shape/inner >/dev/null
+printf 'flat again' | "${VCTL[@]}" add shape >/dev/null
+check "a directory that became a secret reads as a secret" reads_as 'flat again' "$MNT/shape"
+printf 'deep' | "${VCTL[@]}" add deep/leaf >/dev/null
+check "a secret one level down reads" reads_as deep "$MNT/deep/leaf"
+"${VCTL[@]}" rm deep/leaf >/dev/null
+printf 'deeper' | "${VCTL[@]}" add deep/leaf/more >/dev/null
+check "a secret one level down that became a directory reads below it" \
+	reads_as deeper "$MNT/deep/leaf/more"
+"${VCTL[@]}" rm deep/leaf/more >/dev/null
+"${VCTL[@]}" rm shape >/dev/null
 
 # A damaged store: flipped bit, renamed over another name, truncated.
 sec=$STORE/secrets
