@@ -169,8 +169,10 @@ int store_open_dir(const struct vf_store *s, const char *rel)
         assert(s);
         assert(rel);
 
+        /* A new open file description, not a dup(): a dup() would share
+         * the directory offset with secrets_fd and every other dup(). */
         if (!*rel) {
-                fd = fcntl(s->secrets_fd, F_DUPFD_CLOEXEC, 3);
+                fd = openat(s->secrets_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
                 return fd < 0 ? -errno : fd;
         }
         if (!name_is_valid(rel))

@@ -16,12 +16,15 @@
 #include "config.h"
 
 #include <assert.h>
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdalign.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "watch.h"
@@ -142,24 +145,60 @@ static int watch_one(struct vf_watch *w, const struct vf_store *s, const char *r
         return dir_set(w, wd, rel);
 }
 
-struct tree_walk {
-        struct vf_watch *w;
-        const struct vf_store *s;
-        int error;
-};
-
-static int watch_tree_cb(const struct vf_entry *entry, void *userdata)
+/* Watch every directory below rel, whose length is len, depth first; rel is
+ * a buffer of VF_NAME_MAX + 1 bytes that is restored on return. readdir()'s
+ * d_type finds the directories without a stat() of each secret, which
+ * matters with thousands of secrets in one directory. The first error other
+ * than a directory removed meanwhile goes to *error, and the walk goes on. */
+static void watch_subdirs(struct vf_watch *w, const struct vf_store *s, char *rel, size_t len,
+                          int *error)
 {
-        struct tree_walk *walk = userdata;
-        int r;
+        struct dirent *de;
+        DIR *dir;
+        int fd;
 
-        if (!entry->is_dir)
-                return 0;
-        r = watch_one(walk->w, walk->s, entry->name);
-        /* A directory removed since the walk saw it needs no watch. */
-        if (r < 0 && r != -ENOENT && walk->error == 0)
-                walk->error = r;
-        return 0;
+        fd = store_open_dir(s, rel);
+        if (fd < 0) {
+                if (fd != -ENOENT && *error == 0)
+                        *error = fd;
+                return;
+        }
+        dir = fdopendir(fd);
+        if (!dir) {
+                if (*error == 0)
+                        *error = -errno;
+                close(fd);
+                return;
+        }
+
+        while ((de = readdir(dir))) {
+                size_t child_len = len + (len > 0) + strlen(de->d_name);
+                struct stat st;
+                int r;
+
+                /* Skips ".", "..", temporary files and other strays. */
+                if (!name_is_valid(de->d_name) || child_len > VF_NAME_MAX)
+                        continue;
+                if (de->d_type != DT_DIR && de->d_type != DT_UNKNOWN)
+                        continue;
+                if (de->d_type == DT_UNKNOWN &&
+                    (fstatat(dirfd(dir), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+                     !S_ISDIR(st.st_mode)))
+                        continue;
+
+                if (len > 0)
+                        rel[len] = '/';
+                strcpy(rel + len + (len > 0), de->d_name);
+
+                r = watch_one(w, s, rel);
+                if (r == 0)
+                        watch_subdirs(w, s, rel, child_len, error);
+                else if (r != -ENOENT && *error == 0)
+                        *error = r;
+
+                rel[len] = '\0';
+        }
+        closedir(dir);
 }
 
 /* Watch rel and every directory below it. The watch of rel comes first, so a
@@ -167,14 +206,16 @@ static int watch_tree_cb(const struct vf_entry *entry, void *userdata)
  * it. Clears w->complete on failure. */
 static int watch_tree(struct vf_watch *w, const struct vf_store *s, const char *rel)
 {
-        struct tree_walk walk = { .w = w, .s = s };
-        int r;
+        char path[VF_NAME_MAX + 1];
+        int error = 0, r;
+
+        assert(strlen(rel) <= VF_NAME_MAX);
 
         r = watch_one(w, s, rel);
         if (r == 0) {
-                r = store_list((struct vf_store *)s, rel, true, watch_tree_cb, &walk);
-                if (r == 0)
-                        r = walk.error;
+                strcpy(path, rel);
+                watch_subdirs(w, s, path, strlen(path), &error);
+                r = error;
         }
         if (r < 0 && r != -ENOENT)
                 w->complete = false;

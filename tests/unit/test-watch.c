@@ -174,6 +174,18 @@ static void test_rescan(struct vf_watch *w, struct vf_store *s)
         ok(reported(&r, "crew") && reported(&r, "zeta"), "a rescan reports crew and zeta");
 }
 
+/* A watch opened on a store that already has nested directories. */
+static void test_existing_tree(struct vf_store *s)
+{
+        struct vf_watch w2;
+        struct vf_err e = {};
+
+        is_int(watch_open(&w2, s, &e), 0, "watch a store with nested directories");
+        put(s, "crew/sub/six");
+        is_str(dispatch(&w2, s), "crew", "a change two levels down is seen at once");
+        watch_close(&w2);
+}
+
 int main(void)
 {
         uint8_t pk[VF_PUBLIC_KEY_BYTES] = { 1 }, wrapped[VF_WRAPPED_BYTES] = { 0 };
@@ -211,6 +223,7 @@ int main(void)
         test_changes(&w, &s);
         test_overflow(&w, &s);
         test_rescan(&w, &s);
+        test_existing_tree(&s);
 
         watch_close(&w);
         ok(watch_fd(&w) == -1, "a closed watch has no descriptor");
