@@ -237,6 +237,54 @@ static void seal_mount(struct target *t)
                 step(true, "detach the mount %s", t->mount.target);
 }
 
+/* Whether target i of l was served with a key source other than desc that
+ * no earlier target names, so that each other key source is handled once. */
+static bool other_key_source(const struct target_list *l, int i, const char *desc)
+{
+        const char *ks = l->items[i].keysource;
+
+        if (!ks[0] || strcmp(ks, desc) == 0)
+                return false;
+        for (int j = 0; j < i; j++)
+                if (strcmp(l->items[j].keysource, ks) == 0)
+                        return false;
+        return true;
+}
+
+/* Wipe the key source that target i's daemon recorded, when it is not desc. */
+static void wipe_served_key(const struct target_list *l, int i, const char *desc)
+{
+        const struct target *t = &l->items[i];
+        struct vf_keysource other;
+        struct vf_err e = {};
+        int r;
+
+        if (!other_key_source(l, i, desc))
+                return;
+
+        r = keysource_parse(t->keysource, &other, &e);
+        if (r >= 0)
+                r = keysource_wipe(&other, &e);
+        if (r < 0)
+                step(false, "wipe the key from %s, which %s was served with: %s", t->keysource,
+                     t->mount.target, e.msg);
+        else
+                step(true, "wipe the key from %s, which %s was served with%s", t->keysource,
+                     t->mount.target, r ? "" : " (no key was there)");
+}
+
+static void verify_served_key(const struct target_list *l, int i, const char *desc)
+{
+        const struct target *t = &l->items[i];
+        struct vf_keysource other;
+        struct vf_err e = {};
+
+        if (!other_key_source(l, i, desc))
+                return;
+        step(keysource_parse(t->keysource, &other, &e) >= 0 && keysource_present(&other) == 0,
+             "verify: no key in %s", t->keysource);
+}
+
 /* Join the mount points of l into buf as "A, B, C". A list too long for buf
  * is truncated. */
 static void join_targets(const struct target_list *l, char *buf, size_t len)
@@ -385,15 +433,26 @@ int seal_vault(const char *keysource_spec, int count, char **mountpoints)
         }
 
         /* A seal run again finds neither mount nor key and succeeds, also
-         * for a named path that is no vaultfs mount any more. */
+         * for a named path that is no vaultfs mount any more. While other
+         * vaultfs mounts serve, though, the path may be a typo of one of
+         * them, served with another key source: that is no success. */
         key_was_present = keysource_present(&ks) == 1;
         if (targets.count == 0 && !key_was_present && all_ok) {
+                int left = not_mount_count > 0 ? log_mounts_left(desc) : 0;
+
+                free(targets.items);
+                if (left > 0) {
+                        for (int i = 0; i < not_mount_count; i++)
+                                log_error("%s is not a vaultfs mount and %s contains no key, but %d "
+                                          "vaultfs mount(s) still serve (listed above); if you "
+                                          "meant one of them, seal it with the command given",
+                                          not_mounts[i], desc, left);
+                        free(not_mounts);
+                        return 1;
+                }
+                free(not_mounts);
                 printf("Already sealed: no vaultfs mount%s and no key in %s.\n",
                        count ? " at the given path" : "", desc);
-                if (not_mount_count > 0)
-                        (void)log_mounts_left(desc);
-                free(targets.items);
-                free(not_mounts);
                 return 0;
         }
 
@@ -414,6 +473,21 @@ int seal_vault(const char *keysource_spec, int count, char **mountpoints)
                 step(false, "wipe the key from %s: %s", desc, e.msg);
         else
                 step(true, "wipe the key from %s%s", desc, wiped ? "" : " (no key was there)");
+
+        /* A named mount may have been served with another key source than
+         * the one given, when --key-source was forgotten. Its key must go
+         * too, or the vault could be mounted again without the passphrase. */
+        for (int i = 0; i < targets.count; i++) {
+                wipe_served_key(&targets, i, desc);
+
+                /* With no record of the key source and no key in the given
+                 * one, the key may still be elsewhere. */
+                if (!targets.items[i].keysource[0] && wiped == 0)
+                        step(false, "find the key %s was served with: its daemon left no "
+                                    "record, and %s held no key; if its key is elsewhere, run: "
+                                    "vaultctl --key-source SPEC seal",
+                             targets.items[i].mount.target, desc);
+        }
 
         /* 4. Stop the daemons: the abort already ended their FUSE loop, and
          * SIGTERM makes sure they wipe their memory and exit. */
@@ -444,6 +518,8 @@ int seal_vault(const char *keysource_spec, int count, char **mountpoints)
         }
         r = keysource_present(&ks);
         step(r == 0, "verify: no key in %s", desc);
+        for (int i = 0; i < targets.count; i++)
+                verify_served_key(&targets, i, desc);
 
         /* 7. Record who sealed and whether every check held: the kernel adds
          * our pid, uid, auid and session to the record. Best effort, because

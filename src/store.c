@@ -629,6 +629,12 @@ static int report_lookup_error(const struct vf_store *s, const char *name, int r
 static int check_secret_file(const struct vf_store *s, const char *name, const struct stat *st,
                              struct vf_err *e)
 {
+        /* A directory is part of the store, so the fix is another name, not
+         * a removal. */
+        if (S_ISDIR(st->st_mode))
+                return vf_fail(e, -EISDIR, "'%s' is a directory of secrets, not a secret; name "
+                               "one of the secrets in it (vaultctl list shows them)", name);
+
         if (!S_ISREG(st->st_mode))
                 return vf_fail(e, -EIO, "'%s' in %s/%s is %s, not a secret file; vaultfs does "
                                "not read it, so remove it", name, s->path, VF_STORE_SECRETS,

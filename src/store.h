@@ -59,10 +59,10 @@ void store_close(struct vf_store *s);
 int store_put(struct vf_store *s, const char *name, const uint8_t *blob, size_t len,
               bool replace, struct vf_err *e);
 
-/* Read the sealed file at name into a malloc() buffer. Anything but a regular
- * file of plausible size (symlink, FIFO, device, directory, a file over
- * VF_SECRET_MAX + VF_SECRET_OVERHEAD bytes) is rejected with -EIO and a
- * reason. So is a file that the effective uid does not own or that group or
+/* Read the sealed file at name into a malloc() buffer. A directory gives
+ * -EISDIR. Anything else but a regular file of plausible size (symlink,
+ * FIFO, device, a file over VF_SECRET_MAX + VF_SECRET_OVERHEAD bytes) is
+ * rejected with -EIO and a reason. So is a file that the effective uid does not own or that group or
  * others can write. A missing name gives -ENOENT. A store directory or
  * secrets/ that lost its ownership or mode since store_open() gives -EPERM. */
 int store_get(struct vf_store *s, const char *name, uint8_t **blob, size_t *len,

@@ -517,7 +517,12 @@ static int cmd_get(const struct options *o, int argc, char **argv)
                 if (r == -ENOENT)
                         vf_fail(&e, r, "no secret named '%s' in %s; see vaultctl list", name,
                                 s.path);
-                reason = r == -ENOENT ? "not-found" : "bad-file";
+                if (r == -ENOENT)
+                        reason = "not-found";
+                else if (r == -EISDIR)
+                        reason = "not-a-secret";
+                else
+                        reason = "bad-file";
                 goto audit;
         }
         r = crypto_open_secret(s.pk, sk, name, blob, blob_len, &pt, &pt_len, &e);

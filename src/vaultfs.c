@@ -436,6 +436,10 @@ static void *watchdog_main(void *arg)
         struct vf_daemon *d = arg;
         long long next_check, next_rescan;
 
+        /* The pid file tells vaultctl seal which daemon to stop and which
+         * key source to wipe. Writing it looks the mount up, which may send
+         * a request to this very mount, so it is done here, beside the FUSE
+         * loop, and not before the loop runs. */
         write_pidfile(d);
         next_check = monotonic_ms() + WATCHDOG_INTERVAL_MS;
         next_rescan = next_check + WATCH_RESCAN_MS;

@@ -282,7 +282,7 @@ bool watch_is_complete(const struct vf_watch *w)
         return w->fd >= 0 && w->root_wd >= 0 && w->complete;
 }
 
-/* One event. Returns true when events may have been lost. */
+/* Handle one event. Returns true when events may have been lost. */
 static bool handle_event(struct vf_watch *w, const struct vf_store *s,
                          const struct inotify_event *ev, struct report *rep)
 {

@@ -67,6 +67,12 @@ expect_error "add refuses a name below an existing secret" "github/token" \
 	"${VCTL[@]}" add github/token/sub "$TEST_DIR/v1"
 expect_error "rm names a missing secret" "nope/missing" "${VCTL[@]}" rm nope/missing
 expect_error "get names a missing secret" "nope/missing" "${VCTL[@]}" get nope/missing
+expect_error "get of a directory names it" "'github' is a directory of secrets" \
+	"${VCTL[@]}" get github
+err=$("${VCTL[@]}" get github 2>&1 >/dev/null)
+rc=$?
+check "get of a directory exits 65" test "$rc" = 65
+check_fails "get of a directory does not advise removing it" grep -qi "remove" <<<"$err"
 expect_error "an unknown command is named" "frobnicate" "${VCTL[@]}" frobnicate
 
 # A command's unknown option: getopt's message starts with "vaultctl COMMAND",

@@ -178,4 +178,46 @@ check "two paths: the error names the typo" \
 check "two paths: the error names the mount" \
 	grep -qF "these mounts were sealed: $MNT" "$TEST_DIR/both.err"
 
+# A named mount sealed with another --key-source than it was served with, as
+# when the option is forgotten: the key its daemon recorded is wiped too, or
+# the vault could be mounted again without the passphrase.
+OTHER_KEYSRC=shm:/dev/shm/vaultfs-test-nokey.$$
+# wait_for_record: wait until the daemon has written its pid file, which
+# names the key source it serves with; it does so just after the mount.
+wait_for_record() {
+	for _ in $(seq 1 50); do
+		grep -qx "$VAULTFS_PID" /run/vaultfs/conn-*.pid 2>/dev/null && return 0
+		sleep 0.1
+	done
+	diag "no pid file in /run/vaultfs names vaultfs pid $VAULTFS_PID"
+	return 1
+}
+"${VCTL[@]}" unlock --passphrase-file "$PASSFILE" >/dev/null
+mount_vault "allow uid=$AGENT_UID secrets=github/*"
+check "other key source: the daemon recorded its key source" wait_for_record
+"$VAULTCTL" --store "$STORE" --key-source "$OTHER_KEYSRC" seal "$MNT" >"$TEST_DIR/other.out" 2>&1
+rc=$?
+diag "$(cat "$TEST_DIR/other.out")"
+check "other key source: seal exits 0" test "$rc" = 0
+check_fails "other key source: the mount is sealed" grep -q " $MNT fuse.vaultfs " /proc/self/mounts
+check_fails "other key source: the served key is wiped" test -e "$KEY"
+check "other key source: the output names the served key" \
+	grep -qF "wipe the key from $KEYSRC, which $MNT was served with" "$TEST_DIR/other.out"
+
+# A mistyped path, and a key source that contains no key, while a mount served
+# with another key source is live: no "Already sealed", and the live mount is
+# listed with the command that seals it.
+"${VCTL[@]}" unlock --passphrase-file "$PASSFILE" >/dev/null
+mount_vault "allow uid=$AGENT_UID secrets=github/*"
+"$VAULTCTL" --store "$STORE" --key-source "$OTHER_KEYSRC" seal "$TYPO" >"$TEST_DIR/miss.out" 2>&1
+rc=$?
+diag "$(cat "$TEST_DIR/miss.out")"
+check "typo, no key: seal exits 1" test "$rc" = 1
+check_fails "typo, no key: not reported as sealed" grep -q "Already sealed" "$TEST_DIR/miss.out"
+check "typo, no key: the live mount is listed" \
+	grep -qF "seal $MNT" "$TEST_DIR/miss.out"
+check "typo, no key: the live mount still serves" \
+	test "$(as_agent cat "$MNT/github/token")" = sealed-secret
+"${VCTL[@]}" seal "$MNT" >/dev/null 2>&1
+
 finish

@@ -472,8 +472,9 @@ static void test_get_rejects_non_files(struct vf_store *s)
 
         is_int(store_get(s, "link-to-top", &blob, &len, &e), -EIO, "get a symlink gives -EIO");
         ok(strstr(e.msg, "symbolic link") != NULL, "symlink message");
-        is_int(store_get(s, "github", &blob, &len, &e), -EIO, "get a directory gives -EIO");
-        ok(strstr(e.msg, "a directory") != NULL, "directory message");
+        is_int(store_get(s, "github", &blob, &len, &e), -EISDIR, "get a directory gives -EISDIR");
+        ok(strstr(e.msg, "a directory of secrets") != NULL, "directory message");
+        ok(strstr(e.msg, "remove") == NULL, "directory message advises no removal");
 
         fd = open(in_secrets("huge"), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
         if (fd >= 0) {
