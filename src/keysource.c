@@ -172,7 +172,7 @@ static void append_shell_word(char *buf, size_t len, const char *word)
  * error message, and return buf. With ks->store_path set, the command names
  * the store and the key source, quoted for the shell, so a user can paste it
  * as it is. */
-static const char *format_unlock_command(const struct vf_keysource *ks, char *buf, size_t len)
+const char *keysource_unlock_command(const struct vf_keysource *ks, char *buf, size_t len)
 {
         char spec[sizeof(KEYRING_PREFIX) + sizeof(ks->path)];
 
@@ -214,7 +214,7 @@ static int decode_key(const struct vf_keysource *ks, const char *where, const ui
 
         if (r == -EINVAL)
                 return vf_fail(e, -EINVAL, "%s is corrupt: %s; run %s to write it again", where,
-                               de.msg, format_unlock_command(ks, cmd, sizeof(cmd)));
+                               de.msg, keysource_unlock_command(ks, cmd, sizeof(cmd)));
         if (r < 0)
                 return vf_fail(e, r, "cannot decode %s: %s", where,
                                de.msg[0] ? de.msg : strerror(-r));
@@ -241,12 +241,12 @@ static int shm_load(const struct vf_keysource *ks, uint8_t pk[VF_PUBLIC_KEY_BYTE
                         return vf_fail(e, -ENOENT,
                                        "no key at %s: the vault is sealed or was never unlocked; "
                                        "run %s",
-                                       ks->path, format_unlock_command(ks, cmd, sizeof(cmd)));
+                                       ks->path, keysource_unlock_command(ks, cmd, sizeof(cmd)));
                 if (errno == ELOOP)
                         return vf_fail(e, -EPERM,
                                        "key file %s is a symbolic link, which is never followed; "
                                        "remove it and run %s",
-                                       ks->path, format_unlock_command(ks, cmd, sizeof(cmd)));
+                                       ks->path, keysource_unlock_command(ks, cmd, sizeof(cmd)));
                 return vf_fail(e, -errno, "cannot open key file %s: %s", ks->path, strerror(errno));
         }
 
@@ -258,7 +258,7 @@ static int shm_load(const struct vf_keysource *ks, uint8_t pk[VF_PUBLIC_KEY_BYTE
         if (!S_ISREG(st.st_mode)) {
                 r = vf_fail(e, -EPERM,
                             "key file %s is not a regular file; remove it and run %s",
-                            ks->path, format_unlock_command(ks, cmd, sizeof(cmd)));
+                            ks->path, keysource_unlock_command(ks, cmd, sizeof(cmd)));
                 goto out;
         }
 
@@ -288,7 +288,7 @@ static int shm_load(const struct vf_keysource *ks, uint8_t pk[VF_PUBLIC_KEY_BYTE
                             "key file %s is corrupt: longer than %d bytes; run %s to write it "
                             "again",
                             ks->path, VF_KEYFILE_BYTES,
-                            format_unlock_command(ks, cmd, sizeof(cmd)));
+                            keysource_unlock_command(ks, cmd, sizeof(cmd)));
                 goto out;
         }
         if (r < 0) {
@@ -495,7 +495,7 @@ static int keyring_check_owner(const struct vf_keysource *ks, key_serial_t id, s
                         return vf_fail(e, -ENOENT,
                                        "keyring key '%s' was revoked or expired: the vault is "
                                        "sealed; run %s",
-                                       ks->desc, format_unlock_command(ks, cmd, sizeof(cmd)));
+                                       ks->desc, keysource_unlock_command(ks, cmd, sizeof(cmd)));
                 return vf_fail(e, -errno, "cannot describe keyring key '%s' (id %d): %s", ks->desc,
                                (int)id, strerror(errno));
         }
@@ -512,14 +512,14 @@ static int keyring_check_owner(const struct vf_keysource *ks, key_serial_t id, s
         if (strcmp(type, "user") != 0)
                 return vf_fail(e, -EINVAL, "keyring key '%s' (id %d) has type %s, not user; run: "
                                "keyctl unlink %d @u; then %s", ks->desc, (int)id, type, (int)id,
-                               format_unlock_command(ks, cmd, sizeof(cmd)));
+                               keysource_unlock_command(ks, cmd, sizeof(cmd)));
         if (uid != euid)
                 return vf_fail(e, -EPERM,
                                "keyring key '%s' (id %d) is owned by uid %u, not by uid %u, so "
                                "another user could have planted it; run: keyctl unlink %d @u; "
                                "then %s",
                                ks->desc, (int)id, uid, (unsigned)euid, (int)id,
-                               format_unlock_command(ks, cmd, sizeof(cmd)));
+                               keysource_unlock_command(ks, cmd, sizeof(cmd)));
         if ((perm & (KEY_GRP_ALL | KEY_OTH_ALL)) != 0)
                 return vf_fail(e, -EPERM,
                                "keyring key '%s' (id %d) has permissions %08x, which give its "
@@ -544,7 +544,7 @@ static int keyring_load(const struct vf_keysource *ks, uint8_t pk[VF_PUBLIC_KEY_
                                        "no key '%s' in the user keyring of uid %u: the vault is "
                                        "sealed or was never unlocked; run %s",
                                        ks->desc, (unsigned)geteuid(),
-                                       format_unlock_command(ks, cmd, sizeof(cmd)));
+                                       keysource_unlock_command(ks, cmd, sizeof(cmd)));
                 return vf_fail(e, -errno, "cannot search the user keyring for key '%s': %s",
                                ks->desc, strerror(errno));
         }
@@ -562,7 +562,7 @@ static int keyring_load(const struct vf_keysource *ks, uint8_t pk[VF_PUBLIC_KEY_
                 if (key_gone(errno))
                         return vf_fail(e, -ENOENT, "%s was revoked or expired: the vault is "
                                        "sealed; run %s",
-                                       where, format_unlock_command(ks, cmd, sizeof(cmd)));
+                                       where, keysource_unlock_command(ks, cmd, sizeof(cmd)));
                 return vf_fail(e, -errno, "cannot read %s: %s", where, strerror(errno));
         }
         if (n != VF_KEYFILE_BYTES)
@@ -570,7 +570,7 @@ static int keyring_load(const struct vf_keysource *ks, uint8_t pk[VF_PUBLIC_KEY_
                                "%s is corrupt: it holds %ld bytes, not %d; run %s to write it "
                                "again",
                                where, n, VF_KEYFILE_BYTES,
-                               format_unlock_command(ks, cmd, sizeof(cmd)));
+                               keysource_unlock_command(ks, cmd, sizeof(cmd)));
 
         buf = sodium_malloc(VF_KEYFILE_BYTES);
         if (!buf)
@@ -581,7 +581,7 @@ static int keyring_load(const struct vf_keysource *ks, uint8_t pk[VF_PUBLIC_KEY_
         if (n < 0) {
                 r = key_gone(errno)
                     ? vf_fail(e, -ENOENT, "%s was revoked or expired: the vault is sealed; run "
-                              "%s", where, format_unlock_command(ks, cmd, sizeof(cmd)))
+                              "%s", where, keysource_unlock_command(ks, cmd, sizeof(cmd)))
                     : vf_fail(e, -errno, "cannot read %s: %s", where, strerror(errno));
                 goto out;
         }
@@ -590,7 +590,7 @@ static int keyring_load(const struct vf_keysource *ks, uint8_t pk[VF_PUBLIC_KEY_
         if (n != VF_KEYFILE_BYTES) {
                 r = vf_fail(e, -EINVAL, "%s is corrupt: it holds %ld bytes, not %d; run %s to "
                             "write it again", where, n, VF_KEYFILE_BYTES,
-                            format_unlock_command(ks, cmd, sizeof(cmd)));
+                            keysource_unlock_command(ks, cmd, sizeof(cmd)));
                 goto out;
         }
 

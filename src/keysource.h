@@ -44,6 +44,11 @@ int keysource_parse(const char *spec, struct vf_keysource *ks, struct vf_err *e)
 /* Format the source back as a spec string for messages and status. */
 void keysource_describe(const struct vf_keysource *ks, char *buf, size_t len);
 
+/* Format the vaultctl command that loads the key into ks again into buf and
+ * return buf. With ks->store_path set, it names the store and the key
+ * source, quoted for the shell; else it is a bare "vaultctl unlock". */
+const char *keysource_unlock_command(const struct vf_keysource *ks, char *buf, size_t len);
+
 /* Load the key pair. sk is locked memory of VF_SECRET_KEY_BYTES. -ENOENT when
  * no key is there (the vault is sealed), -EPERM for unsafe ownership or mode,
  * -EINVAL for a corrupt key. Each error comes with a reason that gives the fix. */

@@ -381,13 +381,13 @@ static void report_not_mounts(const char *const *not_mounts, int not_mount_count
                            "status lists them");
 }
 
-int seal_vault(const char *keysource_spec, int count, char **mountpoints)
+int seal_vault(const char *store_path, const char *keysource_spec, int count, char **mountpoints)
 {
         struct target_list targets = {};
         struct vf_keysource ks;
         struct vf_err e = {};
         const char **not_mounts;
-        char desc[4200], detail[512];
+        char desc[4200], detail[512], unlock[9000];
         bool key_was_present;
         int r, wiped, not_mount_count = 0;
 
@@ -542,6 +542,8 @@ int seal_vault(const char *keysource_spec, int count, char **mountpoints)
         free(not_mounts);
         if (!all_ok)
                 return 1;
-        printf("Sealed. Restoring needs a human: vaultctl unlock, then mount again.\n");
+        ks.store_path = store_path;
+        printf("Sealed. Restoring needs a human: %s, then mount again.\n",
+               keysource_unlock_command(&ks, unlock, sizeof(unlock)));
         return 0;
 }

@@ -774,7 +774,7 @@ static int cmd_seal(const struct options *o, int argc, char **argv)
                         return usage_error("seal [MOUNTPOINT...]");
                 }
         }
-        return seal_vault(o->keysource_spec, argc - 1, argv + 1);
+        return seal_vault(o->store_path, o->keysource_spec, argc - 1, argv + 1);
 }
 
 #define DOCTOR_SYNOPSIS                                                                    \

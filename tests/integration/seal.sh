@@ -203,6 +203,8 @@ check_fails "other key source: the mount is sealed" grep -q " $MNT fuse.vaultfs 
 check_fails "other key source: the served key is wiped" test -e "$KEY"
 check "other key source: the output names the served key" \
 	grep -qF "wipe the key from $KEYSRC, which $MNT was served with" "$TEST_DIR/other.out"
+check "a seal names the store in its unlock command" \
+	grep -qF "vaultctl --store $STORE --key-source $OTHER_KEYSRC unlock" "$TEST_DIR/other.out"
 
 # A mistyped path, and a key source that contains no key, while a mount served
 # with another key source is live: no "Already sealed", and the live mount is
