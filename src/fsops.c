@@ -125,10 +125,11 @@ int fsops_init(struct vf_daemon *d, const struct vf_daemon_config *cfg, struct v
 
                 keysource_describe(&d->keysource, desc, sizeof(desc));
                 r = vf_fail(e, -EKEYREJECTED,
-                            "the key in %s belongs to another vault than the store %s; "
-                            "run vaultctl --store %s --key-source %s unlock to load the "
-                            "right key",
-                            desc, d->store.path, d->store.path, desc);
+                            "the key in %s belongs to another vault than the store %s; to "
+                            "replace it, seal that vault (vaultctl --key-source %s seal), then "
+                            "run vaultctl --store %s --key-source %s unlock; or mount with a "
+                            "key source of this vault's own",
+                            desc, d->store.path, desc, d->store.path, desc);
                 goto fail;
         }
 

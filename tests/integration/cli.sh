@@ -161,6 +161,9 @@ add_cleanup "rm -f '$OTHER_KEY'"
 "$VAULTCTL" --store "$OTHER" --key-source "shm:$OTHER_KEY" init --passphrase-file "$PASSFILE" >/dev/null
 expect_error "a key of another vault is refused" "another vault" \
 	"$VAULTCTL" --store "$STORE" --key-source "shm:$OTHER_KEY" get github/token
+expect_error "the refusal says to seal the other vault first" \
+	"vaultctl --key-source shm:$OTHER_KEY seal\), then run vaultctl --store $STORE" \
+	"$VAULTCTL" --store "$STORE" --key-source "shm:$OTHER_KEY" get github/token
 
 # Store permissions.
 chmod 770 "$STORE"
