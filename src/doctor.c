@@ -15,6 +15,7 @@
 #include <limits.h>
 #include <linux/magic.h>
 #include <pwd.h>
+#include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "crypto.h"
 #include "doctor.h"
 #include "keysource.h"
 #include "mounts.h"
@@ -464,6 +466,43 @@ static void check_key_keyring(struct doctor_report *rep, const char *desc, const
                    "key %ld (\"%s\") in root's user keyring, permissions %08x", id, desc, perm);
 }
 
+/* Report a key that belongs to another vault: it passes every check of the
+ * file or keyring key, but the daemon refuses to start with it. Returns
+ * whether it did. A key or store that cannot be read is left to the other
+ * checks, which name the cause. */
+static bool check_key_vault(const struct doctor_context *ctx, struct doctor_report *rep)
+{
+        struct vf_store store = { .dirfd = -1, .secrets_fd = -1 };
+        uint8_t pk[VF_PUBLIC_KEY_BYTES];
+        struct doctor_result *r;
+        struct vf_err e = {};
+        bool other = false;
+        uint8_t *sk;
+
+        if (store_open(ctx->cfg->store_path, &store, &e) < 0)
+                return false;
+
+        /* The secret key is born here in locked memory and freed, wiped,
+         * before return. */
+        sk = sodium_malloc(VF_SECRET_KEY_BYTES);
+        if (sk && keysource_load(&ctx->keysource, pk, sk, &e) == 0 &&
+            sodium_memcmp(pk, store.pk, sizeof(pk)) != 0) {
+                r = report_add(rep, "key-source", DOCTOR_FAIL,
+                               "the key in %s belongs to another vault than %s, so vaultfs "
+                               "refuses to start with it",
+                               ctx->keysource_desc, store.path);
+                result_fix(r,
+                           "vaultctl --key-source %s seal, then vaultctl --store %s "
+                           "--key-source %s unlock; or give %s a key source of its own",
+                           ctx->keysource_desc, store.path, ctx->keysource_desc, store.path);
+                other = true;
+        }
+
+        sodium_free(sk);
+        store_close(&store);
+        return other;
+}
+
 static void check_key_source(struct doctor_context *ctx, struct doctor_report *rep)
 {
         struct doctor_result *r;
@@ -476,6 +515,8 @@ static void check_key_source(struct doctor_context *ctx, struct doctor_report *r
         }
         ctx->keysource_valid = true;
         keysource_describe(&ctx->keysource, ctx->keysource_desc, sizeof(ctx->keysource_desc));
+        if (check_key_vault(ctx, rep))
+                return;
         if (ctx->keysource.kind == VF_KEY_SHM)
                 check_key_shm(rep, ctx->keysource.path, ctx->cfg->store_path);
         else

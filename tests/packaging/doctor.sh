@@ -179,6 +179,15 @@ run_doctor
 expect mount FAIL "the first vault's mount does not pass the unmounted second store"
 check "the detail names the second key source" \
 	grep -qF "$KEYSRC2" <<<"$(field_of mount detail)"
+
+# The first vault's key with the second store: a key that passes every check
+# of the file, but that vaultfs refuses to start with.
+DOCTOR=("$VAULTCTL" --store "$STORE2" --key-source "$KEYSRC" doctor --policy "$POLICY" \
+	--aide-db "$AIDE_DB")
+run_doctor
+expect key-source FAIL "a key of another vault fails key-source"
+check "the fix seals the other vault first" \
+	grep -qF "vaultctl --key-source $KEYSRC seal, then" <<<"$(field_of key-source fix)"
 DOCTOR=("${saved_doctor[@]}")
 
 # --- Each check failing in turn ---
