@@ -898,7 +898,7 @@ static int read_daemon_record(unsigned minor, struct daemon_record *rec)
 
 /* Whether rec shows the mount served with another key source than this
  * vault's. The pid file records the daemon's key source but not its store,
- * so doctor tells vaults apart by key source, and two stores unlocked into
+ * so doctor distinguishes vaults by key source, and two stores unlocked into
  * one key source look like one vault. Without a recorded key source, or with
  * an invalid one of our own, the mount counts as ours, so that a broken
  * mount of this vault is never left out. */

@@ -120,18 +120,9 @@ int fsops_init(struct vf_daemon *d, const struct vf_daemon_config *cfg, struct v
 
         /* A key from another vault would decrypt nothing, so report it at
          * start rather than failing every open with EIO. */
-        if (sodium_memcmp(pk, d->store.pk, VF_PUBLIC_KEY_BYTES) != 0) {
-                char desc[4200];
-
-                keysource_describe(&d->keysource, desc, sizeof(desc));
-                r = vf_fail(e, -EKEYREJECTED,
-                            "the key in %s belongs to another vault than the store %s; to "
-                            "replace it, seal that vault (vaultctl --key-source %s seal), then "
-                            "run vaultctl --store %s --key-source %s unlock; or mount with a "
-                            "key source of this vault's own",
-                            desc, d->store.path, desc, d->store.path, desc);
+        r = keysource_match_vault(&d->keysource, pk, d->store.pk, d->store.path, e);
+        if (r < 0)
                 goto fail;
-        }
 
         return 0;
 

@@ -722,6 +722,28 @@ static int keyring_wipe(const struct vf_keysource *ks, struct vf_err *e)
                        WIPE_MAX_KEYS, ks->desc);
 }
 
+int keysource_match_vault(const struct vf_keysource *ks, const uint8_t pk[VF_PUBLIC_KEY_BYTES],
+                          const uint8_t store_pk[VF_PUBLIC_KEY_BYTES], const char *store_path,
+                          struct vf_err *e)
+{
+        char desc[sizeof(KEYRING_PREFIX) + sizeof(ks->path)];
+
+        assert(ks);
+        assert(pk);
+        assert(store_pk);
+        assert(store_path);
+
+        if (sodium_memcmp(pk, store_pk, VF_PUBLIC_KEY_BYTES) == 0)
+                return 0;
+
+        keysource_describe(ks, desc, sizeof(desc));
+        return vf_fail(e, -EKEYREJECTED,
+                       "the key in %s belongs to another vault than %s; to replace it, seal "
+                       "that vault (vaultctl --key-source %s seal), then run vaultctl --store "
+                       "%s --key-source %s unlock; or give %s a key source of its own",
+                       desc, store_path, desc, store_path, desc, store_path);
+}
+
 int keysource_load(const struct vf_keysource *ks, uint8_t pk[VF_PUBLIC_KEY_BYTES], uint8_t *sk,
                    struct vf_err *e)
 {

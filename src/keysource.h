@@ -55,6 +55,14 @@ const char *keysource_unlock_command(const struct vf_keysource *ks, char *buf, s
 int keysource_load(const struct vf_keysource *ks, uint8_t pk[VF_PUBLIC_KEY_BYTES],
                    uint8_t *sk, struct vf_err *e);
 
+/* Check that pk, the public key loaded from ks, is store_pk, the key of the
+ * store at store_path. Returns 0, or -EKEYREJECTED with a message whose fix
+ * seals the other vault first, because unlock never overwrites another
+ * vault's key. */
+int keysource_match_vault(const struct vf_keysource *ks, const uint8_t pk[VF_PUBLIC_KEY_BYTES],
+                          const uint8_t store_pk[VF_PUBLIC_KEY_BYTES], const char *store_path,
+                          struct vf_err *e);
+
 /* Store the key pair, replacing any key already there. The shm file is
  * written atomically with mode 0600; the keyring key gets permissions that
  * let processes of the same uid find it without possessing it. */

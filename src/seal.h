@@ -23,10 +23,10 @@ static inline void seal_pidfile_path(unsigned minor, char *buf, size_t len)
 }
 
 /* Seal the given mount points (when count is 0, the vaultfs mounts served
- * with the key source) and the key source, printing one line per step; the
- * closing line names store_path in the unlock command that restores it. Returns 0 only when every mount is
- * gone, the key is gone, no daemon remains and every named path was a
- * vaultfs mount, else 1. A named path that is no vaultfs mount fails the
+ * with the key source) and the key source, printing one line per step. The
+ * closing line names store_path in the unlock command that restores it.
+ * Returns 0 only when every mount is gone, the key is gone, no daemon
+ * remains and every named path was a vaultfs mount, else 1. A named path that is no vaultfs mount fails the
  * seal but does not stop the wipe of the key. Returns 64 for an invalid key
  * source and 70 when memory runs out before anything was done. */
 int seal_vault(const char *store_path, const char *keysource_spec, int count, char **mountpoints);

@@ -181,8 +181,8 @@ int store_open_dir(const struct vf_store *s, const char *rel)
 }
 
 /* Check that a store directory belongs to euid and that no other user can
- * write to it, because whoever can write there can swap vault.pub or plant
- * files. */
+ * write to it, because a user who can write there can swap vault.pub or
+ * plant files. */
 static int check_private_dir(int fd, uid_t euid, const char *display_path, struct vf_err *e)
 {
         struct stat st;
@@ -675,7 +675,8 @@ static int read_secret_file(int fd, const struct stat *st, uint8_t **blob, size_
         uint8_t *buf;
         ssize_t n;
 
-        assert(st->st_size >= 0 && (unsigned long long)st->st_size <= SECRET_FILE_MAX);
+        assert(st->st_size >= 0);
+        assert((unsigned long long)st->st_size <= SECRET_FILE_MAX);
 
         buf = malloc(cap);
         if (!buf)

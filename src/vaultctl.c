@@ -138,17 +138,7 @@ static int load_key(const struct options *o, const struct vf_store *s, uint8_t *
         r = keysource_load(&ks, pk, sk, e);
         if (r < 0)
                 return r;
-        if (sodium_memcmp(pk, s->pk, sizeof(pk)) != 0)
-                /* unlock refuses to overwrite another vault's key, so the
-                 * fix seals that vault first, or picks another source. */
-                return vf_fail(e, -EKEYREJECTED,
-                               "the key in %s belongs to another vault than %s; to replace "
-                               "it, seal that vault (vaultctl --key-source %s seal), then run "
-                               "vaultctl --store %s --key-source %s unlock; or give %s a key "
-                               "source of its own",
-                               o->keysource_spec, s->path, o->keysource_spec, s->path,
-                               o->keysource_spec, s->path);
-        return 0;
+        return keysource_match_vault(&ks, pk, s->pk, s->path, e);
 }
 
 /* Parse the options of init and unlock, which take only --passphrase-file FILE

@@ -436,8 +436,8 @@ static void *watchdog_main(void *arg)
         struct vf_daemon *d = arg;
         long long next_check, next_rescan;
 
-        /* The pid file tells vaultctl seal which daemon to stop and which
-         * key source to wipe. Writing it looks the mount up, which may send
+        /* The pid file gives vaultctl seal the daemon to stop and the key
+         * source to wipe. Writing it looks the mount up, which may send
          * a request to this very mount, so it is done here, beside the FUSE
          * loop, and not before the loop runs. */
         write_pidfile(d);

@@ -47,7 +47,7 @@ int watch_fd(const struct vf_watch *w);
 int watch_dispatch(struct vf_watch *w, const struct vf_store *s, vf_watch_changed_fn changed,
                    void *userdata);
 
-/* Whether the watch sees every change. While it does not, the caller must
+/* Whether the watch reports every change. While it does not, the caller must
  * call watch_rescan() now and then, so that a change it missed is dropped
  * from the cache within that interval. */
 bool watch_is_complete(const struct vf_watch *w);

@@ -146,19 +146,21 @@ start_daemon2() {
 check "a second vault mounts from a second store" start_daemon2
 
 saved_doctor=("${DOCTOR[@]}")
-DOCTOR=("${VCTL[@]}" doctor --policy "$POLICY" --aide-db "$AIDE_DB")
-run_doctor
-expect mount PASS "two vaults: the first store's doctor passes mount"
-check "it reports the first store's mount" grep -qF "$MNT " <<<"$(field_of mount detail)"
-check_fails "it leaves out the second store's mount" \
-	grep -qF "$MNT2" <<<"$(field_of mount detail)"
-
-DOCTOR=("${VCTL2[@]}" doctor --policy "$POLICY" --aide-db "$AIDE_DB")
-run_doctor
-expect mount PASS "two vaults: the second store's doctor passes mount"
-check "it reports the second store's mount" grep -qF "$MNT2 " <<<"$(field_of mount detail)"
-check_fails "it leaves out the first store's mount" \
-	grep -qF "$MNT " <<<"$(field_of mount detail)"
+# expect_own_mount ORDINAL OWN OTHER VAULTCTL...: that vault's doctor passes
+# mount, reports OWN and leaves out OTHER.
+expect_own_mount() {
+	local ordinal=$1 own=$2 other=$3
+	shift 3
+	DOCTOR=("$@" doctor --policy "$POLICY" --aide-db "$AIDE_DB")
+	run_doctor
+	expect mount PASS "two vaults: the $ordinal store's doctor passes mount"
+	check "it reports the $ordinal store's mount" grep -qF "$own " <<<"$(field_of mount detail)"
+	check_fails "it leaves out the other store's mount" \
+		grep -qF "$other" <<<"$(field_of mount detail)"
+}
+expect_own_mount first "$MNT" "$MNT2" "${VCTL[@]}"
+# "$MNT " with its space, because $MNT is a prefix of $MNT2.
+expect_own_mount second "$MNT2" "$MNT " "${VCTL2[@]}"
 
 DOCTOR=("${VCTL[@]}" doctor --mountpoint "$MNT2" --policy "$POLICY" --aide-db "$AIDE_DB")
 run_doctor
