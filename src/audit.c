@@ -513,9 +513,13 @@ int audit_access(const char *op, const char *name, bool granted, const char *rea
         return r;
 }
 
-int audit_event(const char *op, const char *detail, bool success)
+/* Write a record about the vault itself: op and detail, and the fields
+ * key_source= and not_mounts= when those are not NULL. */
+static int write_event(const char *op, const char *detail, const char *key_source,
+                       const char *not_mounts, bool success)
 {
-        char *f_op, *f_detail, *msg = NULL;
+        char *f_op, *f_detail, *f_key_source = NULL, *f_not_mounts = NULL, *msg = NULL;
+        bool formatted;
         int r;
 
         assert(op);
@@ -523,14 +527,37 @@ int audit_event(const char *op, const char *detail, bool success)
 
         f_op = field_token("op", op, "?");
         f_detail = field_encoded("detail", detail, RECORD_VALUE_MAX);
-        if (f_op && f_detail && asprintf(&msg, "%s %s", f_op, f_detail) < 0)
+        if (key_source)
+                f_key_source = field_encoded("key_source", key_source, RECORD_VALUE_MAX);
+        if (not_mounts)
+                f_not_mounts = field_encoded("not_mounts", not_mounts, RECORD_VALUE_MAX);
+
+        formatted = f_op && f_detail && (!key_source || f_key_source) &&
+                    (!not_mounts || f_not_mounts);
+        if (formatted && asprintf(&msg, "%s %s%s%s%s%s", f_op, f_detail,
+                                  f_key_source ? " " : "", f_key_source ? f_key_source : "",
+                                  f_not_mounts ? " " : "", f_not_mounts ? f_not_mounts : "") < 0)
                 msg = NULL;
         free(f_op);
         free(f_detail);
+        free(f_key_source);
+        free(f_not_mounts);
 
         r = write_record(op, msg, success);
         free(msg);
         return r;
+}
+
+int audit_event(const char *op, const char *detail, bool success)
+{
+        return write_event(op, detail, NULL, NULL, success);
+}
+
+int audit_seal(const char *detail, const char *key_source, const char *not_mounts, bool success)
+{
+        assert(key_source);
+
+        return write_event("seal", detail, key_source, not_mounts, success);
 }
 
 bool audit_access_permitted(int r)

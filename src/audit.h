@@ -45,8 +45,15 @@ char *audit_format_access(const char *op, const char *name, const char *reason,
 int audit_access(const char *op, const char *name, bool granted, const char *reason,
                  const struct vf_caller *c);
 
-/* Write a record about the vault itself (start, stop, seal, key loss). */
+/* Write a record about the vault itself (start, stop, key loss). */
 int audit_event(const char *op, const char *detail, bool success);
+
+/* Write the record of a seal: op=seal, detail as for audit_event(), the key
+ * source that was wiped as key_source= (a keysource_describe() string, never
+ * key bytes), and, when not NULL, the named paths that were no vaultfs mount
+ * as not_mounts=. */
+int audit_seal(const char *detail, const char *key_source, const char *not_mounts,
+               bool success);
 
 /* Whether an access may proceed after audit_access() returned r. */
 bool audit_access_permitted(int r);

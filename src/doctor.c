@@ -52,10 +52,6 @@
 /* The daemon's AppArmor profile in packaging/apparmor/usr.sbin.vaultfs. */
 #define DAEMON_PROFILE "vaultfs"
 
-/* keysource_describe() of a struct vf_keysource fits in this, with its
- * 4096-byte path and prefix; seal.c sizes its copy the same way. */
-#define KEYSOURCE_DESC_MAX 4200
-
 /* A store deeper than this is not one vaultctl made. */
 #define STORE_MAX_DEPTH 64
 
@@ -95,7 +91,9 @@ struct doctor_context {
         const struct doctor_config *cfg;
         struct vf_keysource keysource;
         bool keysource_valid;
-        char keysource_desc[KEYSOURCE_DESC_MAX]; /* as pid files record it */
+        char keysource_desc[VF_KEYSOURCE_DESC_MAX]; /* as pid files record it */
+        char unlock_command[768];                    /* loads this vault's key again */
+        char seal_command[768];                      /* seals the vaults of this key source */
         bool have_agent;
         char agent_name[256];
         uid_t agent_uid;
@@ -340,9 +338,10 @@ static bool audit_rules_watch(const char *rules, const char *path, const char *k
 
 /* --- key-source --- */
 
-/* The fixes name the store too, so that a vault with a store of its own is
- * never unlocked into another vault's key source. */
-static void check_key_shm(struct doctor_report *rep, const char *path, const char *store)
+/* unlock is the command that loads the key again. It names the store too,
+ * so that a vault with a store of its own is never unlocked into another
+ * vault's key source. */
+static void check_key_shm(struct doctor_report *rep, const char *path, const char *unlock)
 {
         struct doctor_result *r;
         struct statfs fs;
@@ -354,7 +353,7 @@ static void check_key_shm(struct doctor_report *rep, const char *path, const cha
                                        "no key at %s: the vault is sealed or was never "
                                        "unlocked, so nothing can be served",
                                        path);
-                        result_fix(r, "vaultctl --store %s --key-source shm:%s unlock", store, path);
+                        result_fix(r, "%s", unlock);
                 } else {
                         r = report_add(rep, "key-source", DOCTOR_FAIL, "cannot stat %s: %s",
                                        path, strerror(errno));
@@ -367,8 +366,7 @@ static void check_key_shm(struct doctor_report *rep, const char *path, const cha
                                "%s is not a regular file (a symbolic link or a special "
                                "file), so vaultfs refuses it",
                                path);
-                result_fix(r, "rm %s, then vaultctl --store %s --key-source shm:%s unlock", path, store,
-                           path);
+                result_fix(r, "rm %s, then %s", path, unlock);
                 return;
         }
         if (st.st_uid != 0) {
@@ -416,7 +414,8 @@ static int parse_key_description(const char *desc, unsigned *uid, unsigned *perm
         return *end == ';' ? 0 : -EINVAL;
 }
 
-static void check_key_keyring(struct doctor_report *rep, const char *desc, const char *store)
+static void check_key_keyring(struct doctor_report *rep, const char *desc, const char *seal,
+                              const char *unlock)
 {
         struct doctor_result *r;
         char *description = NULL;
@@ -432,7 +431,7 @@ static void check_key_keyring(struct doctor_report *rep, const char *desc, const
                                       "sealed or was never unlocked"
                                     : "cannot search root's user keyring for \"%s\": %s",
                                desc, strerror(errno));
-                result_fix(r, "vaultctl --store %s --key-source keyring:%s unlock", store, desc);
+                result_fix(r, "%s", unlock);
                 return;
         }
         if (keyctl_describe_alloc((key_serial_t)id, &description) < 0 ||
@@ -449,9 +448,7 @@ static void check_key_keyring(struct doctor_report *rep, const char *desc, const
         if (uid != 0) {
                 r = report_add(rep, "key-source", DOCTOR_FAIL,
                                "key %ld (\"%s\") is owned by uid %u, not root", id, desc, uid);
-                result_fix(r,
-                           "vaultctl seal, then vaultctl --store %s --key-source keyring:%s unlock",
-                           store, desc);
+                result_fix(r, "%s, then %s", seal, unlock);
                 return;
         }
         if (perm & (KEY_GRP_ALL | KEY_OTH_ALL)) {
@@ -491,10 +488,8 @@ static bool check_key_vault(const struct doctor_context *ctx, struct doctor_repo
                                "the key in %s belongs to another vault than %s, so vaultfs "
                                "refuses to start with it",
                                ctx->keysource_desc, store.path);
-                result_fix(r,
-                           "vaultctl --key-source %s seal, then vaultctl --store %s "
-                           "--key-source %s unlock; or give %s a key source of its own",
-                           ctx->keysource_desc, store.path, ctx->keysource_desc, store.path);
+                result_fix(r, "%s, then %s; or give %s a key source of its own",
+                           ctx->seal_command, ctx->unlock_command, store.path);
                 other = true;
         }
 
@@ -514,13 +509,20 @@ static void check_key_source(struct doctor_context *ctx, struct doctor_report *r
                 return;
         }
         ctx->keysource_valid = true;
+        ctx->keysource.store_path = ctx->cfg->store_path;
         keysource_describe(&ctx->keysource, ctx->keysource_desc, sizeof(ctx->keysource_desc));
+        keysource_unlock_command(&ctx->keysource, ctx->unlock_command,
+                                 sizeof(ctx->unlock_command));
+        vaultctl_command(ctx->seal_command, sizeof(ctx->seal_command), NULL, ctx->keysource_desc,
+                         "seal", NULL);
+
         if (check_key_vault(ctx, rep))
                 return;
         if (ctx->keysource.kind == VF_KEY_SHM)
-                check_key_shm(rep, ctx->keysource.path, ctx->cfg->store_path);
+                check_key_shm(rep, ctx->keysource.path, ctx->unlock_command);
         else
-                check_key_keyring(rep, ctx->keysource.desc, ctx->cfg->store_path);
+                check_key_keyring(rep, ctx->keysource.desc, ctx->seal_command,
+                                  ctx->unlock_command);
 }
 
 /* --- key-agent-access --- */
@@ -584,16 +586,24 @@ static int run_agent_probe(const struct doctor_context *ctx, key_serial_t key_id
 
 static void check_key_agent_access(const struct doctor_context *ctx, struct doctor_report *rep)
 {
+        char fix[sizeof(rep->results[0].fix)];
         struct doctor_result *r;
         key_serial_t key_id = 0;
         const char *what;
         char what_buf[PATH_MAX + 64];
         int outcome;
 
+        if (!ctx->have_agent && ctx->cfg->agent_user) {
+                report_add(rep, "key-agent-access", DOCTOR_WARN,
+                           "not checked: the agent user is unknown (see agent)");
+                return;
+        }
         if (!ctx->have_agent) {
                 r = report_add(rep, "key-agent-access", DOCTOR_WARN,
                                "not checked: no agent user was given");
-                result_fix(r, "vaultctl doctor --agent USER");
+                result_fix(r, "%s", vaultctl_command(fix, sizeof(fix), ctx->cfg->store_path,
+                                                     ctx->cfg->keysource_spec, "doctor",
+                                                     "--agent", "USER", NULL));
                 return;
         }
         if (!ctx->keysource_valid) {
@@ -741,29 +751,44 @@ static int walk_store_dir(int dirfd, const char *path, unsigned depth, struct st
         return r;
 }
 
+/* Split a message of the form "reason; fix" at its first "; " into msg, which
+ * keeps the reason, and fix. store.c writes its messages that way. */
+static void split_fix(char *msg, char *fix, size_t fix_len)
+{
+        char *sep = strstr(msg, "; ");
+
+        fix[0] = '\0';
+        if (!sep)
+                return;
+        *sep = '\0';
+        format_text(fix, fix_len, "%s", sep + 2);
+}
+
 static void check_store(const struct doctor_context *ctx, struct doctor_report *rep)
 {
         const char *path = ctx->cfg->store_path;
         struct store_walk walk = {};
-        struct vf_store store = { .dirfd = -1, .secrets_fd = -1 };
+        struct vf_store store = { .dirfd = -1, .secrets_fd = -1,
+                                  .keysource_spec = ctx->cfg->keysource_spec };
         struct doctor_result *r;
         struct vf_err e = {};
+        char quoted[PATH_MAX + 16] = "", fix[sizeof(r->fix)];
         struct stat st;
         int fd, ret;
 
-        ret = store_open(path, &store, &e);
-        if (ret < 0) {
-                r = report_add(rep, "store", DOCTOR_FAIL, "%s",
-                               e.msg[0] ? e.msg : strerror(-ret));
-                if (ret == -ENOENT)
-                        result_fix(r, "vaultctl --store %s init", path);
-                else
-                        result_fix(r, "chown -R root:root %s && chmod -R go-rwx %s", path, path);
+        vf_append_shell_word(quoted, sizeof(quoted), path);
+
+        /* Doctor's own checks of owner and mode come first, so each failure
+         * gets one reason and one fix. store_open() then checks what is left,
+         * such as vault.pub. */
+        fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0 && errno == ENOENT) {
+                r = report_add(rep, "store", DOCTOR_FAIL,
+                               "no vault at %s: the directory does not exist", path);
+                result_fix(r, "%s", vaultctl_command(fix, sizeof(fix), path,
+                                                     ctx->cfg->keysource_spec, "init", NULL));
                 return;
         }
-        store_close(&store);
-
-        fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0 || fstat(fd, &st) < 0) {
                 r = report_add(rep, "store", DOCTOR_FAIL, "cannot open %s: %s", path,
                                strerror(errno));
@@ -776,22 +801,23 @@ static void check_store(const struct doctor_context *ctx, struct doctor_report *
                 close(fd);
                 r = report_add(rep, "store", DOCTOR_FAIL, "%s is owned by uid %u, not root",
                                path, (unsigned)st.st_uid);
-                result_fix(r, "chown -R root:root %s", path);
+                result_fix(r, "chown -R root:root %s", quoted);
                 return;
         }
-        /* store_open() has already rejected a store directory that group or
-         * others can write, as vaultfs and vaultctl do. Doctor checks it
-         * again so that its FAIL does not depend on store_open(). */
         if (st.st_mode & (S_IWGRP | S_IWOTH)) {
                 close(fd);
                 r = report_add(rep, "store", DOCTOR_FAIL,
                                "%s has mode %04o: group or others can write the store and "
                                "replace or remove sealed files",
                                path, (unsigned)(st.st_mode & 07777));
-                result_fix(r, "chmod 700 %s", path);
+                result_fix(r, "chmod 700 %s", quoted);
                 return;
         }
 
+        /* The walk applies the runtime's rule for secrets/ and every
+         * directory below it: store_get() and store_put() reject a secret
+         * below a directory that group or others can write, because they
+         * could roll the secret back by renaming files. */
         ret = walk_store_dir(fd, path, 0, &walk);
         if (ret < 0) {
                 r = report_add(rep, "store", DOCTOR_FAIL, "cannot walk %s: %s", path,
@@ -804,9 +830,18 @@ static void check_store(const struct doctor_context *ctx, struct doctor_report *
                                walk.bad_reason);
                 result_fix(r, "chown -R root:root %s && chmod -R go-rwx %s; remove anything "
                               "vaultctl did not write",
-                           path, path);
+                           quoted, quoted);
                 return;
         }
+
+        ret = store_open(path, &store, &e);
+        if (ret < 0) {
+                r = report_add(rep, "store", DOCTOR_FAIL, "%s", e.msg[0] ? e.msg : strerror(-ret));
+                split_fix(r->detail, fix, sizeof(fix));
+                result_fix(r, "%s", fix[0] ? fix : "restore the vault from backup");
+                return;
+        }
+        store_close(&store);
 
         /* vaultfs and vaultctl accept a store directory that group or others
          * can only read or enter, so doctor warns rather than fails. */
@@ -815,7 +850,7 @@ static void check_store(const struct doctor_context *ctx, struct doctor_report *
                                "%s has mode %04o and %s is readable by group or others, so "
                                "they can see secret names or copy sealed files",
                                path, (unsigned)(st.st_mode & 07777), walk.loose_path);
-                result_fix(r, "chmod -R go-rwx %s", path);
+                result_fix(r, "chmod -R go-rwx %s", quoted);
                 return;
         }
         if (st.st_mode & 077) {
@@ -824,7 +859,7 @@ static void check_store(const struct doctor_context *ctx, struct doctor_report *
                                "only the modes of the entries inside keep the secret names "
                                "and sealed files from them",
                                path, (unsigned)(st.st_mode & 07777));
-                result_fix(r, "chmod 700 %s", path);
+                result_fix(r, "chmod 700 %s", quoted);
                 return;
         }
         if (walk.loose_path[0]) {
@@ -832,7 +867,7 @@ static void check_store(const struct doctor_context *ctx, struct doctor_report *
                                "%s is readable by group or others (the store directory's mode "
                                "0700 still keeps them out)",
                                walk.loose_path);
-                result_fix(r, "chmod -R go-rwx %s", path);
+                result_fix(r, "chmod -R go-rwx %s", quoted);
                 return;
         }
         report_add(rep, "store", DOCTOR_PASS, "%s: mode %04o, %lu entries, all owned by root, "
@@ -842,60 +877,6 @@ static void check_store(const struct doctor_context *ctx, struct doctor_report *
 
 /* --- mount --- */
 
-/* Contents of a daemon's pid file, as write_pidfile() in vaultfs.c writes
- * it: the pid on the first line, then the key source that the daemon serves
- * with, as keysource_describe() formats it. */
-struct daemon_record {
-        char path[PATH_MAX];
-        unsigned long pid;                   /* 0 when the first line is not a valid pid */
-        char keysource[KEYSOURCE_DESC_MAX];  /* "" when there is no second line */
-};
-
-/* Read the pid file of FUSE connection minor into rec. Returns 0, or -errno
- * when the file cannot be read (-ENOENT when the daemon wrote none). */
-static int read_daemon_record(unsigned minor, struct daemon_record *rec)
-{
-        char buf[32 + KEYSOURCE_DESC_MAX], *second_line;
-        size_t len = 0;
-        int fd, r = 0;
-
-        assert(rec);
-
-        rec->pid = 0;
-        rec->keysource[0] = '\0';
-        seal_pidfile_path(minor, rec->path, sizeof(rec->path));
-        fd = open(rec->path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-        if (fd < 0)
-                return -errno;
-        while (len < sizeof(buf) - 1) {
-                ssize_t n = read(fd, buf + len, sizeof(buf) - 1 - len);
-
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0) {
-                        r = -errno;
-                        break;
-                }
-                if (n == 0)
-                        break;
-                len += (size_t)n;
-        }
-        close(fd);
-        if (r < 0)
-                return r;
-        buf[len] = '\0';
-
-        second_line = strchr(buf, '\n');
-        if (second_line) {
-                *second_line++ = '\0';
-                second_line[strcspn(second_line, "\n")] = '\0';
-                format_text(rec->keysource, sizeof(rec->keysource), "%s", second_line);
-        }
-        if (vf_parse_ulong(buf, &rec->pid) < 0 || rec->pid > INT_MAX)
-                rec->pid = 0;
-        return 0;
-}
-
 /* Whether rec shows the mount served with another key source than this
  * vault's. The pid file records the daemon's key source but not its store,
  * so doctor distinguishes vaults by key source, and two stores unlocked into
@@ -903,17 +884,16 @@ static int read_daemon_record(unsigned minor, struct daemon_record *rec)
  * an invalid one of our own, the mount counts as ours, so that a broken
  * mount of this vault is never left out. */
 static bool served_by_other_keysource(const struct doctor_context *ctx,
-                                      const struct daemon_record *rec)
+                                      const struct vf_daemon_record *rec)
 {
         assert(ctx);
         assert(rec);
 
-        return ctx->keysource_valid && rec->keysource[0] &&
-               strcmp(rec->keysource, ctx->keysource_desc) != 0;
+        return ctx->keysource_valid && seal_record_is_other_vault(rec, ctx->keysource_desc);
 }
 
 /* The pid of the live vaultfs that rec names, or 0 with the reason in why. */
-static pid_t daemon_pid(const struct daemon_record *rec, char *why, size_t why_len)
+static pid_t daemon_pid(const struct vf_daemon_record *rec, char *why, size_t why_len)
 {
         char proc[64], exe[PATH_MAX];
         const char *base;
@@ -950,12 +930,12 @@ static pid_t daemon_pid(const struct daemon_record *rec, char *why, size_t why_l
 static bool check_one_mount(const struct doctor_context *ctx, const char *path,
                             struct doctor_report *rep, char *summary, size_t summary_len)
 {
-        struct daemon_record rec;
+        struct vf_daemon_record rec;
         struct doctor_result *r;
         struct vf_mount m;
         struct statvfs sv;
         struct stat st;
-        char why[PATH_MAX + 128];
+        char why[PATH_MAX + 128], fix[sizeof(r->fix)];
         int ret, record_ret;
         pid_t pid;
 
@@ -980,16 +960,16 @@ static bool check_one_mount(const struct doctor_context *ctx, const char *path,
 
         /* A mount served with another key source is another vault's, so
          * this vault is not mounted at path. */
-        record_ret = read_daemon_record(minor(m.dev), &rec);
+        record_ret = seal_read_daemon_record(minor(m.dev), &rec);
         if (record_ret == 0 && served_by_other_keysource(ctx, &rec)) {
                 r = report_add(rep, "mount", DOCTOR_FAIL,
                                "%s is served with the key source %s, not %s: it is another "
                                "vault's mount",
                                path, rec.keysource, ctx->keysource_desc);
                 result_fix(r, "pass --mountpoint with this vault's mount point; to check the "
-                              "vault at %s, run vaultctl --store STORE --key-source %s doctor "
-                              "(STORE: that vault's store)",
-                           path, rec.keysource);
+                              "vault at %s, run %s (STORE: that vault's store)",
+                           path, vaultctl_command(fix, sizeof(fix), "STORE", rec.keysource,
+                                                  "doctor", NULL));
                 return false;
         }
 
@@ -1012,13 +992,17 @@ static bool check_one_mount(const struct doctor_context *ctx, const char *path,
                 r = report_add(rep, "mount", DOCTOR_FAIL,
                                "%s is mounted, but no live vaultfs is known to serve it: %s",
                                path, why);
-                result_fix(r, "vaultctl seal %s, then systemctl restart vaultfs@%s.service", path,
+                result_fix(r, "%s, then systemctl restart vaultfs@%s.service",
+                           vaultctl_command(fix, sizeof(fix), NULL, ctx->keysource_desc, "seal",
+                                            path, NULL),
                            ctx->have_agent ? ctx->agent_name : "USER");
                 return false;
         }
         if (statvfs(path, &sv) == 0 && !(sv.f_flag & ST_RDONLY)) {
                 r = report_add(rep, "mount", DOCTOR_FAIL, "%s is mounted read-write", path);
-                result_fix(r, "vaultctl seal %s and mount it again with vaultfs", path);
+                result_fix(r, "%s and mount it again with vaultfs",
+                           vaultctl_command(fix, sizeof(fix), NULL, ctx->keysource_desc, "seal",
+                                            path, NULL));
                 return false;
         }
 
@@ -1039,11 +1023,11 @@ struct mount_walk {
 static int mount_walk_one(const struct vf_mount *m, void *userdata)
 {
         struct mount_walk *w = userdata;
-        struct daemon_record rec;
+        struct vf_daemon_record rec;
 
         /* Another vault's mount, healthy or broken, does not change this
          * vault's result. */
-        if (read_daemon_record(minor(m->dev), &rec) == 0 &&
+        if (seal_read_daemon_record(minor(m->dev), &rec) == 0 &&
             served_by_other_keysource(w->ctx, &rec)) {
                 w->others++;
                 return 0;

@@ -79,6 +79,7 @@ int fsops_init(struct vf_daemon *d, const struct vf_daemon_config *cfg, struct v
         /* Key errors then name the store in the unlock command they give;
          * cfg->store_path outlives the daemon's state. */
         d->keysource.store_path = cfg->store_path;
+        d->store.keysource_spec = cfg->keysource_spec;
 
         r = store_open(cfg->store_path, &d->store, e);
         if (r < 0)

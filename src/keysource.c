@@ -8,6 +8,7 @@
 #include <linux/magic.h>
 #include <pwd.h>
 #include <sodium.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,14 +17,11 @@
 #include <unistd.h>
 
 #include "keysource.h"
+#include "store.h"
 
 #define SHM_PREFIX "shm:"
 #define KEYRING_PREFIX "keyring:"
 #define ACCEPTED_FORMS "shm, shm:/ABSOLUTE/PATH, keyring or keyring:DESCRIPTION"
-
-/* Characters that a POSIX shell takes literally in an unquoted word. */
-#define SHELL_SAFE_CHARS                                                       \
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789/._-:+,=@%"
 
 /* Permissions of the keyring key: the possessor may do anything, and every
  * process of the owning uid may view, read, search, update and set attributes
@@ -142,6 +140,18 @@ void keysource_describe(const struct vf_keysource *ks, char *buf, size_t len)
                 snprintf(buf, len, KEYRING_PREFIX "%s", ks->desc);
 }
 
+/* Whether spec names the default key source, in any of its spellings. */
+static bool keysource_is_default(const char *spec)
+{
+        struct vf_keysource ks;
+        char desc[sizeof(KEYRING_PREFIX) + sizeof(ks.path)];
+
+        if (keysource_parse(spec, &ks, NULL) < 0)
+                return false;
+        keysource_describe(&ks, desc, sizeof(desc));
+        return strcmp(desc, VF_DEFAULT_KEY_SOURCE) == 0;
+}
+
 static void append(char *buf, size_t len, const char *s)
 {
         size_t n = strnlen(buf, len);
@@ -150,28 +160,36 @@ static void append(char *buf, size_t len, const char *s)
                 snprintf(buf + n, len - n, "%s", s);
 }
 
-/* Append word to buf as one shell word: as it is when the shell takes it
- * literally, else in single quotes, inside which only ' needs escaping. */
-static void append_shell_word(char *buf, size_t len, const char *word)
+const char *vaultctl_command(char *buf, size_t len, const char *store_path,
+                             const char *keysource_spec, ...)
 {
-        if (word[0] != '\0' && word[strspn(word, SHELL_SAFE_CHARS)] == '\0') {
-                append(buf, len, word);
-                return;
+        va_list ap;
+
+        assert(buf);
+        assert(len > 0);
+
+        /* Each option that is left out must mean the same as the value
+         * given, or the pasted command would act on another vault. */
+        snprintf(buf, len, "vaultctl");
+        if (store_path && strcmp(store_path, VF_DEFAULT_STORE) != 0) {
+                append(buf, len, " --store ");
+                vf_append_shell_word(buf, len, store_path);
+        }
+        if (keysource_spec && !keysource_is_default(keysource_spec)) {
+                append(buf, len, " --key-source ");
+                vf_append_shell_word(buf, len, keysource_spec);
         }
 
-        append(buf, len, "'");
-        for (const char *p = word; *p; p++) {
-                char c[2] = { *p, '\0' };
-
-                append(buf, len, *p == '\'' ? "'\\''" : c);
+        va_start(ap, keysource_spec);
+        for (const char *word = va_arg(ap, const char *); word;
+             word = va_arg(ap, const char *)) {
+                append(buf, len, " ");
+                vf_append_shell_word(buf, len, word);
         }
-        append(buf, len, "'");
+        va_end(ap);
+        return buf;
 }
 
-/* Format the command that loads the key into ks again, for the fix in an
- * error message, and return buf. With ks->store_path set, the command names
- * the store and the key source, quoted for the shell, so a user can paste it
- * as it is. */
 const char *keysource_unlock_command(const struct vf_keysource *ks, char *buf, size_t len)
 {
         char spec[sizeof(KEYRING_PREFIX) + sizeof(ks->path)];
@@ -180,18 +198,8 @@ const char *keysource_unlock_command(const struct vf_keysource *ks, char *buf, s
         assert(buf);
         assert(len > 0);
 
-        if (!ks->store_path) {
-                snprintf(buf, len, "vaultctl unlock");
-                return buf;
-        }
-
         keysource_describe(ks, spec, sizeof(spec));
-        snprintf(buf, len, "vaultctl --store ");
-        append_shell_word(buf, len, ks->store_path);
-        append(buf, len, " --key-source ");
-        append_shell_word(buf, len, spec);
-        append(buf, len, " unlock");
-        return buf;
+        return vaultctl_command(buf, len, ks->store_path, spec, "unlock", NULL);
 }
 
 /* Turn key file bytes into pk and sk, with a message that names where the
@@ -727,6 +735,7 @@ int keysource_match_vault(const struct vf_keysource *ks, const uint8_t pk[VF_PUB
                           struct vf_err *e)
 {
         char desc[sizeof(KEYRING_PREFIX) + sizeof(ks->path)];
+        char seal[sizeof(e->msg)], unlock[sizeof(e->msg)];
 
         assert(ks);
         assert(pk);
@@ -739,9 +748,10 @@ int keysource_match_vault(const struct vf_keysource *ks, const uint8_t pk[VF_PUB
         keysource_describe(ks, desc, sizeof(desc));
         return vf_fail(e, -EKEYREJECTED,
                        "the key in %s belongs to another vault than %s; to replace it, seal "
-                       "that vault (vaultctl --key-source %s seal), then run vaultctl --store "
-                       "%s --key-source %s unlock; or give %s a key source of its own",
-                       desc, store_path, desc, store_path, desc, store_path);
+                       "that vault (%s), then run %s; or give %s a key source of its own",
+                       desc, store_path, vaultctl_command(seal, sizeof(seal), NULL, desc, "seal", NULL),
+                       vaultctl_command(unlock, sizeof(unlock), store_path, desc, "unlock", NULL),
+                       store_path);
 }
 
 int keysource_load(const struct vf_keysource *ks, uint8_t pk[VF_PUBLIC_KEY_BYTES], uint8_t *sk,

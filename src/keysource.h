@@ -21,6 +21,10 @@
 #define VF_DEFAULT_KEY_SOURCE "shm:/dev/shm/vault-key"
 #define VF_DEFAULT_KEY_DESC "vaultfs:vault-key"
 
+/* Size of a buffer for keysource_describe(): the 4096-byte path of a key
+ * file with its prefix fits. */
+#define VF_KEYSOURCE_DESC_MAX 4200
+
 enum vf_keysource_kind {
         VF_KEY_SHM,
         VF_KEY_KEYRING,
@@ -30,9 +34,8 @@ struct vf_keysource {
         enum vf_keysource_kind kind;
         char path[4096]; /* VF_KEY_SHM: the key file */
         char desc[256];  /* VF_KEY_KEYRING: the key description */
-        /* The store that this key opens, or NULL. When set, the fix in an
-         * error message is the full command "vaultctl --store DIR
-         * --key-source SPEC unlock", else a bare "vaultctl unlock".
+        /* The store that this key opens, or NULL. When set, the unlock
+         * command in an error message names it with --store.
          * keysource_parse() sets it to NULL, and a caller with the store path
          * sets it. The string must outlive the struct. */
         const char *store_path;
@@ -44,9 +47,16 @@ int keysource_parse(const char *spec, struct vf_keysource *ks, struct vf_err *e)
 /* Format the source back as a spec string for messages and status. */
 void keysource_describe(const struct vf_keysource *ks, char *buf, size_t len);
 
+/* Format a vaultctl command line for the fix in a message into buf and
+ * return buf. The line is "vaultctl", then --store store_path and
+ * --key-source keysource_spec where each is not NULL and not the default,
+ * then the words of the NULL-terminated list. Every value is quoted for the
+ * shell, so the command can be pasted as it is. */
+const char *vaultctl_command(char *buf, size_t len, const char *store_path,
+                             const char *keysource_spec, ...) __attribute__((sentinel));
+
 /* Format the vaultctl command that loads the key into ks again into buf and
- * return buf. With ks->store_path set, it names the store and the key
- * source, quoted for the shell; else it is a bare "vaultctl unlock". */
+ * return buf. It names ks->store_path when that is set. */
 const char *keysource_unlock_command(const struct vf_keysource *ks, char *buf, size_t len);
 
 /* Load the key pair. sk is locked memory of VF_SECRET_KEY_BYTES. -ENOENT when

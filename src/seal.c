@@ -110,35 +110,71 @@ static bool process_is_vaultfs(pid_t pid)
         return base && strcmp(base + 1, "vaultfs") == 0;
 }
 
+int seal_read_daemon_record(unsigned minor, struct vf_daemon_record *rec)
+{
+        char buf[32 + VF_KEYSOURCE_DESC_MAX], *second_line;
+        size_t len = 0;
+        int fd, r = 0;
+
+        assert(rec);
+
+        rec->pid = 0;
+        rec->keysource[0] = '\0';
+        seal_pidfile_path(minor, rec->path, sizeof(rec->path));
+        fd = open(rec->path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        while (len < sizeof(buf) - 1) {
+                ssize_t n = read(fd, buf + len, sizeof(buf) - 1 - len);
+
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0) {
+                        r = -errno;
+                        break;
+                }
+                if (n == 0)
+                        break;
+                len += (size_t)n;
+        }
+        close(fd);
+        if (r < 0)
+                return r;
+        buf[len] = '\0';
+
+        second_line = strchr(buf, '\n');
+        if (second_line) {
+                *second_line++ = '\0';
+                second_line[strcspn(second_line, "\n")] = '\0';
+                snprintf(rec->keysource, sizeof(rec->keysource), "%s", second_line);
+        }
+        if (vf_parse_ulong(buf, &rec->pid) < 0 || rec->pid > INT_MAX)
+                rec->pid = 0;
+        return 0;
+}
+
+bool seal_record_is_other_vault(const struct vf_daemon_record *rec, const char *desc)
+{
+        assert(rec);
+        assert(desc);
+
+        return rec->keysource[0] && strcmp(rec->keysource, desc) != 0;
+}
+
 /* Read the pid file of connection minor: the daemon's pid, and the key
- * source it serves with into keysource (empty when the file has none). */
+ * source it serves with into keysource (empty when the file has none). The
+ * pid is 0 when the file names none or a process that is not vaultfs. */
 static pid_t read_daemon_pid(unsigned minor, char *keysource, size_t keysource_len)
 {
-        char path[PATH_MAX], buf[4400] = "", *line2;
-        unsigned long pid;
-        ssize_t n;
-        int fd;
+        struct vf_daemon_record rec;
 
         keysource[0] = '\0';
-        seal_pidfile_path(minor, path, sizeof(path));
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-        if (fd < 0)
+        if (seal_read_daemon_record(minor, &rec) < 0)
                 return 0;
-        n = read(fd, buf, sizeof(buf) - 1);
-        close(fd);
-        if (n <= 0)
+        snprintf(keysource, keysource_len, "%s", rec.keysource);
+        if (rec.pid == 0)
                 return 0;
-        buf[n] = '\0';
-
-        line2 = strchr(buf, '\n');
-        if (line2) {
-                *line2++ = '\0';
-                line2[strcspn(line2, "\n")] = '\0';
-                snprintf(keysource, keysource_len, "%s", line2);
-        }
-        if (vf_parse_ulong(buf, &pid) < 0 || pid == 0 || pid > INT_MAX)
-                return 0;
-        return process_is_vaultfs((pid_t)pid) ? (pid_t)pid : 0;
+        return process_is_vaultfs((pid_t)rec.pid) ? (pid_t)rec.pid : 0;
 }
 
 /* Stop the daemon: SIGTERM lets it wipe and exit; SIGKILL if it does not. */
@@ -170,7 +206,7 @@ static int stop_daemon(pid_t pid)
 struct target {
         struct vf_mount mount;
         pid_t daemon;
-        char keysource[4200];
+        char keysource[VF_KEYSOURCE_DESC_MAX];
 };
 
 struct target_list {
@@ -285,22 +321,39 @@ static void verify_served_key(const struct target_list *l, int i, const char *de
              "verify: no key in %s", t->keysource);
 }
 
-/* Join the mount points of l into buf as "A, B, C". A list too long for buf
- * is truncated. */
-static void join_targets(const struct target_list *l, char *buf, size_t len)
+/* Join count paths into buf as "A, B, C". A list too long for buf is
+ * truncated. */
+static void join_paths(const char *const *paths, int count, char *buf, size_t len)
 {
         size_t n = 0;
 
+        assert(count == 0 || paths);
         assert(len > 0);
 
         buf[0] = '\0';
-        for (int i = 0; i < l->count && n < len; i++) {
-                int w = snprintf(buf + n, len - n, "%s%s", i ? ", " : "", l->items[i].mount.target);
+        for (int i = 0; i < count && n < len; i++) {
+                int w = snprintf(buf + n, len - n, "%s%s", i ? ", " : "", paths[i]);
 
                 if (w < 0)
                         break;
                 n += (size_t)w;
         }
+}
+
+/* Join the mount points of l into buf as join_paths() does. */
+static void join_targets(const struct target_list *l, char *buf, size_t len)
+{
+        const char **paths = calloc((size_t)l->count + 1, sizeof(*paths));
+
+        assert(len > 0);
+
+        buf[0] = '\0';
+        if (!paths)
+                return;
+        for (int i = 0; i < l->count; i++)
+                paths[i] = l->items[i].mount.target;
+        join_paths(paths, l->count, buf, len);
+        free(paths);
 }
 
 /* Log each vaultfs mount that is still present, with the command that seals
@@ -321,23 +374,27 @@ static int log_mounts_left(const char *desc)
 
         for (int i = 0; i < left.count; i++) {
                 struct target *t = &left.items[i];
+                char cmd[sizeof(t->mount.target) + sizeof(t->keysource) + 64];
 
                 t->daemon = read_daemon_pid(minor(t->mount.dev), t->keysource,
                                             sizeof(t->keysource));
+                /* Without a record, SPEC is a placeholder for the key
+                 * source, which the operator has to fill in. */
+                vaultctl_command(cmd, sizeof(cmd), NULL, t->keysource[0] ? t->keysource : "SPEC",
+                                 "seal", t->mount.target, NULL);
                 if (strcmp(t->keysource, desc) == 0)
                         log_notice("%s is still a vaultfs mount, served with the key in %s: its "
                                    "daemon blinds itself within about a second of losing the "
-                                   "key; to seal it now, run: vaultctl --key-source %s seal %s",
-                                   t->mount.target, desc, desc, t->mount.target);
+                                   "key; to seal it now, run: %s",
+                                   t->mount.target, desc, cmd);
                 else if (t->keysource[0])
                         log_notice("%s is still a vaultfs mount, served with the key in %s; "
-                                   "to seal it, run: vaultctl --key-source %s seal %s",
-                                   t->mount.target, t->keysource, t->keysource, t->mount.target);
+                                   "to seal it, run: %s",
+                                   t->mount.target, t->keysource, cmd);
                 else
                         log_notice("%s is still a vaultfs mount, and its daemon left no record "
-                                   "of its key source; to seal it, run: vaultctl --key-source "
-                                   "SPEC seal %s",
-                                   t->mount.target, t->mount.target);
+                                   "of its key source; to seal it, run: %s",
+                                   t->mount.target, cmd);
         }
 
         r = left.count;
@@ -387,7 +444,7 @@ int seal_vault(const char *store_path, const char *keysource_spec, int count, ch
         struct vf_keysource ks;
         struct vf_err e = {};
         const char **not_mounts;
-        char desc[4200], detail[512], unlock[9000];
+        char desc[VF_KEYSOURCE_DESC_MAX], detail[512], unlock[9000], not_mounts_text[1024];
         bool key_was_present;
         int r, wiped, not_mount_count = 0;
 
@@ -485,8 +542,10 @@ int seal_vault(const char *store_path, const char *keysource_spec, int count, ch
                 if (!targets.items[i].keysource[0] && wiped == 0)
                         step(false, "find the key %s was served with: its daemon left no "
                                     "record, and %s held no key; if its key is elsewhere, run: "
-                                    "vaultctl --key-source SPEC seal",
-                             targets.items[i].mount.target, desc);
+                                    "%s",
+                             targets.items[i].mount.target, desc,
+                             vaultctl_command(unlock, sizeof(unlock), NULL, "SPEC", "seal",
+                                              NULL));
         }
 
         /* 4. Stop the daemons: the abort already ended their FUSE loop, and
@@ -527,9 +586,10 @@ int seal_vault(const char *store_path, const char *keysource_spec, int count, ch
          * the kernel log, and only a failed send fails this step. */
         snprintf(detail, sizeof(detail), "mounts=%d key=%s verified=%s", targets.count,
                  wiped > 0 ? "wiped" : "absent", all_ok ? "yes" : "no");
+        join_paths(not_mounts, not_mount_count, not_mounts_text, sizeof(not_mounts_text));
         r = vf_audit_open(VF_AUDIT_BEST_EFFORT, &e);
         if (r == 0)
-                r = audit_event("seal", detail, all_ok);
+                r = audit_seal(detail, desc, not_mount_count ? not_mounts_text : NULL, all_ok);
         step(r == 0, "write the audit record of the seal%s%s", r < 0 ? ": " : "",
              r < 0 ? audit_strerror(r) : "");
         vf_audit_close();

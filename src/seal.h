@@ -10,7 +10,11 @@
 #ifndef VAULTFS_SEAL_H
 #define VAULTFS_SEAL_H
 
+#include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
+
+#include "keysource.h"
 
 /* Directory of the daemons' pid files, one per FUSE connection, named by the
  * connection number that fusectl uses (the minor of the mount's device). */
@@ -21,6 +25,28 @@ static inline void seal_pidfile_path(unsigned minor, char *buf, size_t len)
 {
         snprintf(buf, len, VF_RUNDIR "/conn-%u.pid", minor);
 }
+
+/* Contents of a daemon's pid file, as write_pidfile() in vaultfs.c writes
+ * it: the pid on the first line, then the key source that the daemon serves
+ * with, as keysource_describe() formats it. */
+struct vf_daemon_record {
+        char path[PATH_MAX];
+        unsigned long pid;                     /* 0 when the first line is not a valid pid */
+        char keysource[VF_KEYSOURCE_DESC_MAX]; /* "" when there is no second line */
+};
+
+/* Read the pid file of FUSE connection minor into rec. Returns 0, or -errno
+ * when the file cannot be read (-ENOENT when the daemon wrote none). The pid
+ * may be stale: check that it runs vaultfs before trusting it. */
+int seal_read_daemon_record(unsigned minor, struct vf_daemon_record *rec);
+
+/* Whether rec shows a mount served with another key source than desc, a
+ * keysource_describe() string. The pid file records the daemon's key source
+ * but not its store, so vaults are distinguished by key source, and two stores
+ * unlocked into one key source look like one vault. A mount without a
+ * recorded key source counts as desc's, so that no caller leaves out a
+ * broken mount of its own vault. */
+bool seal_record_is_other_vault(const struct vf_daemon_record *rec, const char *desc);
 
 /* Seal the given mount points (when count is 0, the vaultfs mounts served
  * with the key source) and the key source, printing one line per step. The

@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/openat2.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -15,6 +16,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "keysource.h"
 #include "store.h"
 
 /* Largest file that can be a secret file. */
@@ -181,10 +183,14 @@ int store_open_dir(const struct vf_store *s, const char *rel)
 }
 
 /* Check that a store directory belongs to euid and that no other user can
- * write to it, because a user who can write there can swap vault.pub or
- * plant files. */
+ * write to it. A user who can write to a directory can swap vault.pub, plant
+ * files, and rename or remove the files in it. Renaming a secret file away
+ * before an `add --force` and back after it rolls the secret back to its
+ * old value, which still authenticates, because it is the vault's own file
+ * under its own name. */
 static int check_private_dir(int fd, uid_t euid, const char *display_path, struct vf_err *e)
 {
+        char quoted[PATH_MAX + 16] = "", owner[32], chown_owner[32];
         struct stat st;
 
         if (fstat(fd, &st) < 0)
@@ -197,18 +203,27 @@ static int check_private_dir(int fd, uid_t euid, const char *display_path, struc
         if (st.st_uid == euid && !(st.st_mode & (S_IWGRP | S_IWOTH)))
                 return 0;
 
-        if (euid == 0)
+        vf_append_shell_word(quoted, sizeof(quoted), display_path);
+        if (euid == 0) {
+                snprintf(owner, sizeof(owner), "root");
+                snprintf(chown_owner, sizeof(chown_owner), "root:root");
+        } else {
+                snprintf(owner, sizeof(owner), "uid %u", (unsigned)euid);
+                snprintf(chown_owner, sizeof(chown_owner), "%u", (unsigned)euid);
+        }
+
+        if (st.st_uid != euid)
                 return vf_fail(e, -EPERM,
-                               "%s is owned by uid %u with mode %04o, but it must be owned by "
-                               "root and writable by no one else; run: chown root:root %s && "
+                               "%s is owned by uid %u, but it must be owned by %s, because its "
+                               "owner can plant or replace files in it; run%s: chown %s %s && "
                                "chmod 700 %s",
-                               display_path, (unsigned)st.st_uid,
-                               (unsigned)(st.st_mode & 07777), display_path, display_path);
+                               display_path, (unsigned)st.st_uid, owner,
+                               euid == 0 ? "" : " as root", chown_owner, quoted, quoted);
         return vf_fail(e, -EPERM,
-                       "%s is owned by uid %u with mode %04o, but it must be owned by uid %u "
-                       "and writable by no one else; run as root: chown %u %s && chmod 700 %s",
-                       display_path, (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777),
-                       (unsigned)euid, (unsigned)euid, display_path, display_path);
+                       "%s has mode %04o, so group or others can plant, rename or remove files "
+                       "in it; run%s: chmod 700 %s",
+                       display_path, (unsigned)(st.st_mode & 07777), euid == 0 ? "" : " as root",
+                       quoted);
 }
 
 /* Read one of the store's own files (vault.pub, vault.key.wrapped). It must be
@@ -284,6 +299,7 @@ static int read_pubfile(struct vf_store *s, struct vf_err *e)
 int store_open(const char *path, struct vf_store *s, struct vf_err *e)
 {
         char display_path[sizeof(s->path) + sizeof("/" VF_STORE_SECRETS)];
+        char init[sizeof(e->msg)];
         int r;
 
         assert(path);
@@ -304,7 +320,9 @@ int store_open(const char *path, struct vf_store *s, struct vf_err *e)
                 r = -errno;
                 if (r == -ENOENT)
                         vf_fail(e, r, "no vault at %s: the directory does not exist; create one "
-                                "with vaultctl --store %s init", path, path);
+                                "with %s", path,
+                                vaultctl_command(init, sizeof(init), path, s->keysource_spec,
+                                                 "init", NULL));
                 else
                         vf_fail(e, r, "cannot open the vault directory %s: %s", path,
                                 strerror(-r));
@@ -325,8 +343,10 @@ int store_open(const char *path, struct vf_store *s, struct vf_err *e)
                 r = -errno;
                 if (r == -ENOENT)
                         vf_fail(e, r, "no vault at %s: it has no %s directory; create a vault "
-                                "with vaultctl --store %s init, or restore it from backup",
-                                path, VF_STORE_SECRETS, path);
+                                "with %s, or restore it from backup",
+                                path, VF_STORE_SECRETS,
+                                vaultctl_command(init, sizeof(init), path, s->keysource_spec,
+                                                 "init", NULL));
                 else if (r == -ENOTDIR || r == -ELOOP)
                         r = vf_fail(e, -ENOTDIR, "%s is not a directory (or is a symbolic "
                                     "link, which vaultfs never follows); restore the vault "
@@ -592,13 +612,15 @@ static int store_lock(const struct vf_store *s, int *ret_fd, struct vf_err *e)
 static int report_lookup_error(const struct vf_store *s, const char *name, int r,
                                struct vf_err *e)
 {
+        char cmd[sizeof(e->msg)];
         int fd;
 
         switch (r) {
         case -ENOENT:
         case -ENOTDIR:
-                return vf_fail(e, -ENOENT, "no secret named '%s' in %s; see vaultctl list", name,
-                               s->path);
+                return vf_fail(e, -ENOENT, "no secret named '%s' in %s; see %s", name, s->path,
+                               vaultctl_command(cmd, sizeof(cmd), s->path, s->keysource_spec,
+                                                "list", NULL));
 
         case -ELOOP:
                 /* O_PATH|O_NOFOLLOW opens the last component if it is the
@@ -608,7 +630,9 @@ static int report_lookup_error(const struct vf_store *s, const char *name, int r
                         close(fd);
                         return vf_fail(e, -EIO, "'%s' in %s/%s is a symbolic link, which "
                                        "vaultfs never follows; remove it and re-add the secret "
-                                       "with vaultctl add", name, s->path, VF_STORE_SECRETS);
+                                       "with %s", name, s->path, VF_STORE_SECRETS,
+                                       vaultctl_command(cmd, sizeof(cmd), s->path,
+                                                        s->keysource_spec, "add", name, NULL));
                 }
                 return vf_fail(e, -EIO, "a parent directory of '%s' in %s/%s is a symbolic "
                                "link, which vaultfs never follows; replace it with a real "
@@ -629,11 +653,15 @@ static int report_lookup_error(const struct vf_store *s, const char *name, int r
 static int check_secret_file(const struct vf_store *s, const char *name, const struct stat *st,
                              struct vf_err *e)
 {
+        char cmd[sizeof(e->msg)];
+
         /* A directory is part of the store, so the fix is another name, not
          * a removal. */
         if (S_ISDIR(st->st_mode))
                 return vf_fail(e, -EISDIR, "'%s' is a directory of secrets, not a secret; name "
-                               "one of the secrets in it (vaultctl list shows them)", name);
+                               "one of the secrets in it (%s shows them)", name,
+                               vaultctl_command(cmd, sizeof(cmd), s->path, s->keysource_spec,
+                                                "list", NULL));
 
         if (!S_ISREG(st->st_mode))
                 return vf_fail(e, -EIO, "'%s' in %s/%s is %s, not a secret file; vaultfs does "
@@ -657,6 +685,34 @@ static int check_secret_file(const struct vf_store *s, const char *name, const s
                                (unsigned)st->st_uid, (unsigned)(st->st_mode & 07777),
                                (unsigned)s->owner, (unsigned)s->owner, s->path,
                                VF_STORE_SECRETS, name, s->path, VF_STORE_SECRETS, name);
+        return 0;
+}
+
+/* Check each directory between secrets/ and the secret file name as
+ * check_private_dir() checks the store directory, because a user who can
+ * write to any of them can roll a secret back. */
+static int check_secret_parents(const struct vf_store *s, const char *name, struct vf_err *e)
+{
+        char display_path[sizeof(s->path) + sizeof("/" VF_STORE_SECRETS "/") + VF_NAME_MAX];
+
+        for (const char *slash = strchr(name, '/'); slash; slash = strchr(slash + 1, '/')) {
+                char dir[VF_NAME_MAX + 1];
+                size_t len = (size_t)(slash - name);
+                int fd, r;
+
+                memcpy(dir, name, len);
+                dir[len] = '\0';
+                fd = open_beneath(s->secrets_fd, dir, O_PATH | O_DIRECTORY | O_NOFOLLOW);
+                if (fd < 0)
+                        return report_lookup_error(s, name, fd, e);
+
+                snprintf(display_path, sizeof(display_path), "%s/" VF_STORE_SECRETS "/%s",
+                         s->path, dir);
+                r = check_private_dir(fd, s->owner, display_path, e);
+                close(fd);
+                if (r < 0)
+                        return r;
+        }
         return 0;
 }
 
@@ -745,6 +801,9 @@ int store_get(struct vf_store *s, const char *name, uint8_t **blob, size_t *len,
         r = check_secret_file(s, name, &st, e);
         if (r < 0)
                 goto out;
+        r = check_secret_parents(s, name, e);
+        if (r < 0)
+                goto out;
 
         r = read_secret_file(fd, &st, blob, len);
         if (r == -EFBIG)
@@ -822,6 +881,21 @@ static int open_parent_for_put(const struct vf_store *s, const char *name, int *
                         r = vf_fail(e, fd, "cannot open directory '%.*s' in %s/%s: %s",
                                     prefix_len, name, s->path, VF_STORE_SECRETS, strerror(-fd));
                         goto fail;
+                }
+
+                if (!created_now) {
+                        char display_path[sizeof(s->path) + sizeof("/" VF_STORE_SECRETS "/") +
+                                          VF_NAME_MAX];
+
+                        /* A secret written below a directory that others can
+                         * write would be refused by every read. */
+                        snprintf(display_path, sizeof(display_path), "%s/%s/%.*s", s->path,
+                                 VF_STORE_SECRETS, prefix_len, name);
+                        r = check_private_dir(fd, s->owner, display_path, e);
+                        if (r < 0) {
+                                close(fd);
+                                goto fail;
+                        }
                 }
 
                 if (created_now) {

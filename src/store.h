@@ -31,6 +31,10 @@ struct vf_store {
         int secrets_fd; /* secrets/, O_DIRECTORY */
         uid_t owner;    /* the effective uid at store_open(), which must own the store */
         uint8_t pk[VF_PUBLIC_KEY_BYTES];
+        /* The key source that the vaultctl commands in error messages name,
+         * or NULL for the default. The caller sets it before store_open(),
+         * which keeps it, and the string must outlive the struct. */
+        const char *keysource_spec;
 };
 
 /* One name in the store: a secret or a directory of secrets. */

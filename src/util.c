@@ -17,6 +17,10 @@
 
 #include "util.h"
 
+/* Characters that a POSIX shell takes literally in an unquoted word. */
+#define SHELL_SAFE_CHARS                                                       \
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789/._-:+,=@%"
+
 static const char *log_ident = "vaultfs";
 static bool log_syslog;
 static enum vf_log_level log_max = VF_LOG_INFO;
@@ -33,6 +37,35 @@ int vf_fail(struct vf_err *e, int r, const char *fmt, ...)
                 va_end(ap);
         }
         return r;
+}
+
+static void append(char *buf, size_t len, const char *s)
+{
+        size_t n = strnlen(buf, len);
+
+        if (n < len)
+                snprintf(buf + n, len - n, "%s", s);
+}
+
+void vf_append_shell_word(char *buf, size_t len, const char *word)
+{
+        assert(buf);
+        assert(len > 0);
+        assert(word);
+
+        if (word[0] != '\0' && word[strspn(word, SHELL_SAFE_CHARS)] == '\0') {
+                append(buf, len, word);
+                return;
+        }
+
+        /* Inside single quotes only ' itself needs escaping. */
+        append(buf, len, "'");
+        for (const char *p = word; *p; p++) {
+                char c[2] = { *p, '\0' };
+
+                append(buf, len, *p == '\'' ? "'\\''" : c);
+        }
+        append(buf, len, "'");
 }
 
 void vf_log_setup(const char *ident, bool use_syslog, enum vf_log_level max_level)

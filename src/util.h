@@ -24,6 +24,12 @@ struct vf_err {
 int vf_fail(struct vf_err *e, int r, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
 
+/* Append word to buf, a NUL-terminated string of at most len bytes, as one
+ * word for a POSIX shell: as it is when the shell takes it literally, else
+ * in single quotes. Text that does not fit is cut, so a caller sizes buf for
+ * the longest word it quotes. */
+void vf_append_shell_word(char *buf, size_t len, const char *word);
+
 /* Log levels follow syslog(3). */
 enum vf_log_level {
         VF_LOG_ERR = 3,

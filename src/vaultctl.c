@@ -4,12 +4,14 @@
  * key, so it works while the vault is mounted and while it is sealed; reading
  * one back (get) needs the unlocked key and writes an audit record.
  *
- * Exit statuses follow sysexits(3): 64 usage, 65 bad input data, 66 missing
- * input or secret, 69 audit unavailable, 70 internal error, 73 cannot create,
- * 74 I/O error, 77 permission, 78 configuration (store or key source).
+ * Exit statuses follow sysexits(3): 64 usage (an invalid --key-source too),
+ * 65 bad input data, 66 missing input or secret, 69 audit unavailable, 70
+ * internal error, 73 cannot create, 74 I/O error, 77 permission, 78
+ * configuration (store or key source, such as a key of another vault).
  */
 #include "config.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -22,6 +24,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -97,30 +100,64 @@ static int fail(int r, const struct vf_err *e)
         return exit_status(r);
 }
 
-/* Print the synopsis of a command whose options or arguments were invalid,
- * after getopt or the caller has reported the error, and return EX_USAGE. */
-static int usage_error(const char *synopsis_fmt, ...) __attribute__((format(printf, 1, 2)));
-static int usage_error(const char *synopsis_fmt, ...)
+/* The synopsis of the global options, for usage errors before a command. */
+#define GLOBAL_SYNOPSIS "[--store DIR] [--key-source SPEC] COMMAND [ARGS]"
+
+/* Print the usage line of command (NULL for the global options) after the
+ * line that names the problem, and return EX_USAGE. getopt prints that line
+ * for an invalid option, and usage_error_reason() for everything else. */
+static int usage_error(const char *command, const char *synopsis)
 {
-        char synopsis[256];
+        log_error("usage: vaultctl %s%s%s; run vaultctl --help for every command and option",
+                  command ? command : "", command ? " " : "", synopsis);
+        return EX_USAGE;
+}
+
+/* Print what is wrong with the arguments of command (NULL for the global
+ * options), then its usage line, and return EX_USAGE. */
+static int usage_error_reason(const char *command, const char *synopsis, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+static int usage_error_reason(const char *command, const char *synopsis, const char *fmt, ...)
+{
+        char reason[1024];
         va_list ap;
 
-        va_start(ap, synopsis_fmt);
-        vsnprintf(synopsis, sizeof(synopsis), synopsis_fmt, ap);
+        va_start(ap, fmt);
+        vsnprintf(reason, sizeof(reason), fmt, ap);
         va_end(ap);
-        log_error("usage: vaultctl %s; run vaultctl --help for every command and option",
-                  synopsis);
-        return EX_USAGE;
+        log_error("%s%s%s", command ? command : "", command ? ": " : "", reason);
+        return usage_error(command, synopsis);
+}
+
+/* Check that a command got between min and max arguments after its options,
+ * and report the missing or extra one. names lists the arguments as the
+ * synopsis names them, such as "NAME". Returns EX_OK or EX_USAGE. */
+static int check_argument_count(const char *command, const char *synopsis, int argc,
+                                char **argv, int min, int max, const char *const *names)
+{
+        assert(command);
+        assert(synopsis);
+        assert(min <= max);
+
+        if (argc < min)
+                return usage_error_reason(command, synopsis, "missing %s", names[argc]);
+        if (argc > max && max == 0)
+                return usage_error_reason(command, synopsis,
+                                          "unexpected argument '%s': the command takes none",
+                                          argv[0]);
+        if (argc > max)
+                return usage_error_reason(command, synopsis,
+                                          "unexpected argument '%s': the command takes at most "
+                                          "%d argument%s",
+                                          argv[max], max, max == 1 ? "" : "s");
+        return EX_OK;
 }
 
 static int open_store(const struct options *o, struct vf_store *s, struct vf_err *e)
 {
-        int r = store_open(o->store_path, s, e);
-
-        if (r == -ENOENT && !e->msg[0])
-                vf_fail(e, r, "no vault at %s; create one with vaultctl --store %s init",
-                        o->store_path, o->store_path);
-        return r;
+        /* Then the vaultctl commands in store errors name our key source. */
+        s->keysource_spec = o->keysource_spec;
+        return store_open(o->store_path, s, e);
 }
 
 /* Load the unlocked key and check it opens this store. */
@@ -156,14 +193,11 @@ static int parse_passphrase_options(const char *command, int argc, char **argv,
         optind = 0; /* 0 makes glibc reinitialise, so options may follow arguments */
         while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
                 if (c != 'P')
-                        return usage_error("%s [--passphrase-file FILE]", command);
+                        return usage_error(command, "[--passphrase-file FILE]");
                 *pass_file = optarg;
         }
-        if (optind != argc) {
-                log_error("%s takes no argument, got '%s'", command, argv[optind]);
-                return usage_error("%s [--passphrase-file FILE]", command);
-        }
-        return EX_OK;
+        return check_argument_count(command, "[--passphrase-file FILE]", argc - optind,
+                                    argv + optind, 0, 0, NULL);
 }
 
 static int cmd_init(const struct options *o, int argc, char **argv)
@@ -173,7 +207,7 @@ static int cmd_init(const struct options *o, int argc, char **argv)
         struct vf_err e = {};
         uint8_t pk[VF_PUBLIC_KEY_BYTES], wrapped[VF_WRAPPED_BYTES];
         uint8_t *sk = NULL;
-        char *pass = NULL;
+        char *pass = NULL, unlock[8192];
         size_t pass_len = 0;
         int r;
 
@@ -214,7 +248,9 @@ static int cmd_init(const struct options *o, int argc, char **argv)
 
         printf("Created the vault %s and unlocked it into %s.\n", o->store_path,
                o->keysource_spec);
-        printf("Keep the passphrase safe: vaultctl unlock needs it after a reboot or a seal.\n");
+        ks.store_path = o->store_path;
+        printf("Keep the passphrase safe: %s needs it after a reboot or a seal.\n",
+               keysource_unlock_command(&ks, unlock, sizeof(unlock)));
 
 out:
         sodium_free(sk);
@@ -267,7 +303,10 @@ static int read_secret(const char *name, const char *path, uint8_t **out, size_t
                                "nothing was stored; store a reference to large data instead",
                                name);
         if (r < 0)
-                return vf_fail(e, r, "cannot read the secret for '%s': %s", name, strerror(-r));
+                return vf_fail(e, r, "cannot read the secret for '%s' from %s: %s%s", name,
+                               path && strcmp(path, "-") != 0 ? path : "standard input",
+                               strerror(-r),
+                               r == -EISDIR ? "; give the file that contains the secret" : "");
         if (*out_len == 0) {
                 sodium_free(*out);
                 *out = NULL;
@@ -277,8 +316,11 @@ static int read_secret(const char *name, const char *path, uint8_t **out, size_t
         return 0;
 }
 
+#define ADD_SYNOPSIS "[--force] NAME [FILE|-]"
+
 static int cmd_add(const struct options *o, int argc, char **argv)
 {
+        static const char *const argument_names[] = { "NAME", "FILE" };
         static const struct option longopts[] = {
                 { "force", no_argument, NULL, 'f' },
                 {},
@@ -294,11 +336,13 @@ static int cmd_add(const struct options *o, int argc, char **argv)
         optind = 0; /* 0 makes glibc reinitialise, so options may follow arguments */
         while ((c = getopt_long(argc, argv, "f", longopts, NULL)) != -1) {
                 if (c != 'f')
-                        return usage_error("add [--force] NAME [FILE|-]");
+                        return usage_error("add", ADD_SYNOPSIS);
                 force = true;
         }
-        if (argc - optind < 1 || argc - optind > 2)
-                return usage_error("add [--force] NAME [FILE|-]");
+        r = check_argument_count("add", ADD_SYNOPSIS, argc - optind, argv + optind, 1, 2,
+                                 argument_names);
+        if (r != EX_OK)
+                return r;
         name = argv[optind];
         path = argc - optind == 2 ? argv[optind + 1] : NULL;
 
@@ -334,7 +378,8 @@ static int cmd_add(const struct options *o, int argc, char **argv)
         if (r < 0)
                 goto out;
 
-        printf("%s '%s' (%zu bytes).\n", force ? "Stored" : "Added", name, pt_len);
+        printf("%s '%s' (%zu byte%s).\n", force ? "Stored" : "Added", name, pt_len,
+               pt_len == 1 ? "" : "s");
 
 out:
         sodium_free(pt);
@@ -395,13 +440,12 @@ static int cmd_list(const struct options *o, int argc, char **argv)
         optind = 0; /* 0 makes glibc reinitialise, so options may follow arguments */
         while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
                 if (c != 'j')
-                        return usage_error("list [--json]");
+                        return usage_error("list", "[--json]");
                 json = true;
         }
-        if (optind != argc) {
-                log_error("list takes no argument, got '%s'", argv[optind]);
-                return usage_error("list [--json]");
-        }
+        r = check_argument_count("list", "[--json]", argc - optind, argv + optind, 0, 0, NULL);
+        if (r != EX_OK)
+                return r;
 
         r = open_store(o, &s, &e);
         if (r < 0)
@@ -439,12 +483,14 @@ out:
 
 static int cmd_rm(const struct options *o, int argc, char **argv)
 {
+        static const char *const argument_names[] = { "NAME" };
         struct vf_store s = { .dirfd = -1, .secrets_fd = -1 };
         struct vf_err e = {};
         int r;
 
-        if (argc != 2)
-                return usage_error("rm NAME");
+        r = check_argument_count("rm", "NAME", argc - 1, argv + 1, 1, 1, argument_names);
+        if (r != EX_OK)
+                return r;
         r = name_validate(argv[1], &e);
         if (r < 0)
                 return fail(r, &e);
@@ -462,6 +508,7 @@ static int cmd_rm(const struct options *o, int argc, char **argv)
 
 static int cmd_get(const struct options *o, int argc, char **argv)
 {
+        static const char *const argument_names[] = { "NAME" };
         struct vf_store s = { .dirfd = -1, .secrets_fd = -1 };
         struct vf_caller caller;
         struct vf_err e = {}, ce = {};
@@ -470,8 +517,9 @@ static int cmd_get(const struct options *o, int argc, char **argv)
         size_t blob_len = 0, pt_len = 0;
         int r, ra;
 
-        if (argc != 2)
-                return usage_error("get NAME");
+        r = check_argument_count("get", "NAME", argc - 1, argv + 1, 1, 1, argument_names);
+        if (r != EX_OK)
+                return r;
         name = argv[1];
         r = name_validate(name, &e);
         if (r < 0)
@@ -510,9 +558,6 @@ static int cmd_get(const struct options *o, int argc, char **argv)
         r = store_get(&s, name, &blob, &blob_len, &e);
         if (r < 0) {
                 if (r == -ENOENT)
-                        vf_fail(&e, r, "no secret named '%s' in %s; see vaultctl list", name,
-                                s.path);
-                if (r == -ENOENT)
                         reason = "not-found";
                 else if (r == -EISDIR)
                         reason = "not-a-secret";
@@ -542,6 +587,31 @@ audit:
         store_close(&s);
         vf_audit_close();
         return r < 0 ? fail(r, &e) : EX_OK;
+}
+
+/* Check that ks contains no key or the key of the store s. Returns 0, or
+ * -EKEYREJECTED for the key of another vault, with a message whose fix seals
+ * that vault first. A key that cannot be loaded is one that unlock may
+ * replace. */
+static int check_key_source_free(const struct vf_keysource *ks, const struct vf_store *s,
+                                 struct vf_err *e)
+{
+        uint8_t held_pk[VF_PUBLIC_KEY_BYTES];
+        struct vf_err load_err = {};
+        uint8_t *held_sk;
+        int r;
+
+        assert(ks);
+        assert(s);
+
+        held_sk = sodium_malloc(VF_SECRET_KEY_BYTES);
+        if (!held_sk)
+                return vf_fail(e, -ENOMEM, "cannot allocate locked memory for the key");
+        r = keysource_load(ks, held_pk, held_sk, &load_err);
+        sodium_free(held_sk);
+        if (r < 0)
+                return 0;
+        return keysource_match_vault(ks, held_pk, s->pk, s->path, e);
 }
 
 static int cmd_unlock(const struct options *o, int argc, char **argv)
@@ -577,6 +647,13 @@ static int cmd_unlock(const struct options *o, int argc, char **argv)
         if (r < 0)
                 goto out;
 
+        /* Never replace the key of another vault, because that would seal it
+         * behind its operator's back. This is checked before the passphrase
+         * prompt, so the operator does not type the passphrase in vain. */
+        r = check_key_source_free(&ks, &s, &e);
+        if (r < 0)
+                goto out;
+
         r = vf_read_passphrase(pass_file, "Vault passphrase: ", false, &pass, &pass_len, &e);
         if (r < 0)
                 goto out;
@@ -594,29 +671,6 @@ static int cmd_unlock(const struct options *o, int argc, char **argv)
                             "store from a backup",
                             s.path, VF_STORE_WRAPPED, s.path, VF_STORE_PUBFILE);
                 goto out;
-        }
-
-        /* Never replace the key of another vault: that would seal it behind
-         * its operator's back. */
-        {
-                uint8_t *held = sodium_malloc(VF_SECRET_KEY_BYTES);
-                uint8_t held_pk[VF_PUBLIC_KEY_BYTES];
-                struct vf_err he = {};
-
-                if (!held) {
-                        r = vf_fail(&e, -ENOMEM, "cannot allocate locked memory for the key");
-                        goto out;
-                }
-                r = keysource_load(&ks, held_pk, held, &he);
-                sodium_free(held);
-                if (r == 0 && sodium_memcmp(held_pk, pk, sizeof(pk)) != 0) {
-                        r = vf_fail(&e, -EEXIST,
-                                    "%s already holds the key of another vault; seal that "
-                                    "vault first (vaultctl --key-source %s seal) or pick "
-                                    "another --key-source for %s",
-                                    o->keysource_spec, o->keysource_spec, s.path);
-                        goto out;
-                }
         }
 
         r = keysource_store(&ks, pk, sk, &e);
@@ -659,9 +713,16 @@ static void json_escape(const char *s, char *buf, size_t len)
         buf[n] = '\0';
 }
 
-static int append_mount(const struct vf_mount *m, void *userdata)
+/* The vaultfs mounts, split by vault as seal and doctor distinguish vaults:
+ * by the key source that each daemon recorded in its pid file. */
+struct mount_lists {
+        char keysource_desc[VF_KEYSOURCE_DESC_MAX];
+        struct mount_list own;    /* served with our key source, or with none recorded */
+        struct mount_list others; /* served with another key source */
+};
+
+static void append_mount(struct mount_list *l, const struct vf_mount *m)
 {
-        struct mount_list *l = userdata;
         char target[sizeof(m->target) * 6 + 1];
         int n;
 
@@ -671,6 +732,18 @@ static int append_mount(const struct vf_mount *m, void *userdata)
         if (n > 0 && (size_t)n < sizeof(l->text) - l->len)
                 l->len += (size_t)n;
         l->count++;
+}
+
+static int sort_mount(const struct vf_mount *m, void *userdata)
+{
+        struct mount_lists *lists = userdata;
+        struct vf_daemon_record rec;
+
+        if (seal_read_daemon_record(minor(m->dev), &rec) == 0 &&
+            seal_record_is_other_vault(&rec, lists->keysource_desc))
+                append_mount(&lists->others, m);
+        else
+                append_mount(&lists->own, m);
         return 0;
 }
 
@@ -688,7 +761,8 @@ static int cmd_status(const struct options *o, int argc, char **argv)
                 {},
         };
         struct vf_store s = { .dirfd = -1, .secrets_fd = -1 };
-        struct mount_list mounts = {};
+        struct mount_lists mounts = {};
+        struct vf_keysource ks;
         struct vf_err e = {}, ke = {};
         const char *key_state;
         unsigned long secrets = 0;
@@ -700,9 +774,12 @@ static int cmd_status(const struct options *o, int argc, char **argv)
         optind = 0; /* 0 makes glibc reinitialise, so options may follow arguments */
         while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
                 if (c != 'j')
-                        return usage_error("status [--json]");
+                        return usage_error("status", "[--json]");
                 json = true;
         }
+        r = check_argument_count("status", "[--json]", argc - optind, argv + optind, 0, 0, NULL);
+        if (r != EX_OK)
+                return r;
 
         store_ok = open_store(o, &s, &e) == 0;
         if (store_ok) {
@@ -718,7 +795,11 @@ static int cmd_status(const struct options *o, int argc, char **argv)
         } else {
                 key_state = "unknown";
         }
-        (void)mounts_each(append_mount, &mounts);
+
+        /* main() has checked that the key source parses. */
+        vf_assert(keysource_parse(o->keysource_spec, &ks, NULL) == 0);
+        keysource_describe(&ks, mounts.keysource_desc, sizeof(mounts.keysource_desc));
+        (void)mounts_each(sort_mount, &mounts);
 
         {
                 int fd = audit_open();
@@ -736,9 +817,10 @@ static int cmd_status(const struct options *o, int argc, char **argv)
                 json_escape(o->keysource_spec, keysource_json, sizeof(keysource_json));
                 printf("{\"store\": \"%s\", \"initialized\": %s, \"public_key\": \"%s\", "
                        "\"secrets\": %lu, \"key_source\": \"%s\", \"key\": \"%s\", "
-                       "\"mounts\": [%s], \"audit_enabled\": %s}\n",
+                       "\"mounts\": [%s], \"other_vaults_mounts\": [%s], "
+                       "\"audit_enabled\": %s}\n",
                        store_json, store_ok ? "true" : "false", pk_hex, secrets,
-                       keysource_json, key_state, mounts.text,
+                       keysource_json, key_state, mounts.own.text, mounts.others.text,
                        audit_enabled < 0 ? "null" : audit_enabled ? "true" : "false");
         } else {
                 printf("store:       %s (%s)\n", o->store_path,
@@ -750,7 +832,11 @@ static int cmd_status(const struct options *o, int argc, char **argv)
                 printf("key source:  %s: %s%s%s\n", o->keysource_spec, key_state,
                        ke.msg[0] && strcmp(key_state, "unlocked") ? " - " : "",
                        ke.msg[0] && strcmp(key_state, "unlocked") ? ke.msg : "");
-                printf("mounts:      %s\n", mounts.count ? mounts.text : "none");
+                printf("mounts:      %s\n", mounts.own.count ? mounts.own.text : "none");
+                if (mounts.others.count)
+                        printf("other vaults: %s (served with other key sources, so not "
+                               "mounts of this vault)\n",
+                               mounts.others.text);
                 printf("audit:       %s\n", audit_enabled < 0   ? "status unreadable"
                                             : audit_enabled ? "enabled"
                                                             : "disabled (auditctl -e 1)");
@@ -763,17 +849,15 @@ static int cmd_seal(const struct options *o, int argc, char **argv)
 {
         /* seal takes no option, and a mount point never starts with '-' in
          * practice, so anything that does is a mistyped option. */
-        for (int i = 1; i < argc; i++) {
-                if (argv[i][0] == '-') {
-                        fprintf(stderr, "%s: unrecognized option '%s'\n", argv[0], argv[i]);
-                        return usage_error("seal [MOUNTPOINT...]");
-                }
-        }
+        for (int i = 1; i < argc; i++)
+                if (argv[i][0] == '-')
+                        return usage_error_reason("seal", "[MOUNTPOINT...]",
+                                                  "unrecognized option '%s'", argv[i]);
         return seal_vault(o->store_path, o->keysource_spec, argc - 1, argv + 1);
 }
 
-#define DOCTOR_SYNOPSIS                                                                    \
-        "doctor [--json] [--agent USER] [--mountpoint PATH] [--policy FILE] [--profile NAME] " \
+#define DOCTOR_SYNOPSIS                                                                 \
+        "[--json] [--agent USER] [--mountpoint PATH] [--policy FILE] [--profile NAME] " \
         "[--aide-db FILE]"
 
 static int cmd_doctor(const struct options *o, int argc, char **argv)
@@ -793,7 +877,7 @@ static int cmd_doctor(const struct options *o, int argc, char **argv)
                 .policy_path = SYSCONFDIR "/vaultfs/policy",
         };
         bool json = false;
-        int c;
+        int c, r;
 
         optind = 0; /* 0 makes glibc reinitialise, so options may follow arguments */
         while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -817,13 +901,13 @@ static int cmd_doctor(const struct options *o, int argc, char **argv)
                         cfg.aide_db_path = optarg;
                         break;
                 default:
-                        return usage_error(DOCTOR_SYNOPSIS);
+                        return usage_error("doctor", DOCTOR_SYNOPSIS);
                 }
         }
-        if (optind != argc) {
-                log_error("doctor takes no argument, got '%s'", argv[optind]);
-                return usage_error(DOCTOR_SYNOPSIS);
-        }
+        r = check_argument_count("doctor", DOCTOR_SYNOPSIS, argc - optind, argv + optind, 0, 0,
+                                 NULL);
+        if (r != EX_OK)
+                return r;
         return doctor_run(&cfg, json);
 }
 
@@ -881,6 +965,8 @@ int main(int argc, char **argv)
                 .keysource_spec = VF_DEFAULT_KEY_SOURCE,
         };
         struct rlimit no_core = { 0, 0 };
+        struct vf_keysource ks;
+        struct vf_err e = {};
         char command_name[64];
         int c;
 
@@ -889,6 +975,10 @@ int main(int argc, char **argv)
         (void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
         umask(077);
         vf_log_setup("vaultctl", false, VF_LOG_INFO);
+
+        /* getopt starts its messages with argv[0], which may be a path such
+         * as ./vaultctl. This one makes them read like every other error. */
+        argv[0] = (char *)"vaultctl: error";
 
         /* Stop at the command name, so its own options are its own. */
         while ((c = getopt_long(argc, argv, "+hV", longopts, NULL)) != -1) {
@@ -906,14 +996,17 @@ int main(int argc, char **argv)
                         printf("vaultctl %s\n", PACKAGE_VERSION);
                         return EX_OK;
                 default:
-                        usage(stderr);
-                        return EX_USAGE;
+                        return usage_error(NULL, GLOBAL_SYNOPSIS);
                 }
         }
-        if (optind >= argc) {
-                usage(stderr);
-                return EX_USAGE;
-        }
+        if (optind >= argc)
+                return usage_error_reason(NULL, GLOBAL_SYNOPSIS, "missing COMMAND");
+
+        /* An invalid key source is a usage error for every command, also for
+         * those that would only report it (status, doctor) or never read the
+         * key (add, list, rm). */
+        if (keysource_parse(o.keysource_spec, &ks, &e) < 0)
+                return usage_error_reason(NULL, GLOBAL_SYNOPSIS, "%s", e.msg);
 
         if (crypto_init() < 0) {
                 log_error("cannot initialise libsodium");
@@ -924,13 +1017,13 @@ int main(int argc, char **argv)
                 if (strcmp(argv[optind], commands[i].name) != 0)
                         continue;
 
-                /* getopt starts its messages with argv[0]: make that
-                 * "vaultctl list", not "list". */
-                snprintf(command_name, sizeof(command_name), "vaultctl %s", commands[i].name);
+                /* The command's getopt messages then start with
+                 * "vaultctl: error: list:", as its other usage errors do. */
+                snprintf(command_name, sizeof(command_name), "vaultctl: error: %s",
+                         commands[i].name);
                 argv[optind] = command_name;
                 return commands[i].run(&o, argc - optind, argv + optind);
         }
 
-        log_error("unknown command '%s'; see vaultctl --help", argv[optind]);
-        return EX_USAGE;
+        return usage_error_reason(NULL, GLOBAL_SYNOPSIS, "unknown command '%s'", argv[optind]);
 }

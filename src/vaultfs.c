@@ -538,7 +538,8 @@ int main(int argc, char **argv)
         struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
         const char *owner = NULL, *mountpoint;
         char *abs_mountpoint = NULL;
-        char mount_opts[1024] = "";
+        char mount_opts[1024] = "", command[8192];
+        struct vf_keysource keysource;
         bool foreground = false, debug = false, serving = false;
         struct vf_err e = {};
         struct rlimit no_core = { 0, 0 };
@@ -627,10 +628,19 @@ int main(int argc, char **argv)
         }
         mountpoint = argv[optind];
 
+        /* An invalid --key-source is a usage error, as it is for vaultctl. */
+        if (keysource_parse(cfg.keysource_spec, &keysource, &e) < 0) {
+                log_error("%s", e.msg);
+                return 64;
+        }
+
         if (stat(mountpoint, &st) < 0 && errno == ENOTCONN) {
                 log_error("%s is a dead vaultfs mount (its daemon is gone); clear it with "
-                          "vaultctl seal %s or umount -l %s, then mount again",
-                          mountpoint, mountpoint, mountpoint);
+                          "%s or umount -l %s, then mount again",
+                          mountpoint,
+                          vaultctl_command(command, sizeof(command), cfg.store_path,
+                                           cfg.keysource_spec, "seal", mountpoint, NULL),
+                          mountpoint);
                 return 73;
         }
         if (stat(mountpoint, &st) < 0) {
@@ -658,9 +668,12 @@ int main(int argc, char **argv)
                 struct vf_mount existing;
 
                 if (mounts_find(abs_mountpoint, &existing) == 1) {
-                        log_error("%s is already a vaultfs mount; seal it (vaultctl seal %s) or "
-                                  "stop its daemon before mounting again",
-                                  abs_mountpoint, abs_mountpoint);
+                        log_error("%s is already a vaultfs mount; seal it (%s) or stop its "
+                                  "daemon before mounting again",
+                                  abs_mountpoint,
+                                  vaultctl_command(command, sizeof(command), cfg.store_path,
+                                                   cfg.keysource_spec, "seal", abs_mountpoint,
+                                                   NULL));
                         free(abs_mountpoint);
                         return 73;
                 }

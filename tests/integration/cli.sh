@@ -75,15 +75,15 @@ check "get of a directory exits 65" test "$rc" = 65
 check_fails "get of a directory does not advise removing it" grep -qi "remove" <<<"$err"
 expect_error "an unknown command is named" "frobnicate" "${VCTL[@]}" frobnicate
 
-# A command's unknown option: getopt's message starts with "vaultctl COMMAND",
-# a hint follows, and the status is 64 (EX_USAGE). seal rejects it before it
-# touches the key.
+# A command's unknown option: getopt's message starts with "vaultctl: error:
+# COMMAND:" like every other usage error, a hint follows, and the status is
+# 64 (EX_USAGE). seal rejects it before it touches the key.
 for command in init add list unlock status seal doctor; do
 	err=$("${VCTL[@]}" "$command" --bogus 2>&1 >/dev/null </dev/null)
 	rc=$?
 	check "$command --bogus exits 64" test "$rc" = 64
 	check "$command --bogus names vaultctl $command" \
-		grep -qxF -- "vaultctl $command: unrecognized option '--bogus'" <<<"$err"
+		grep -qxF -- "vaultctl: error: $command: unrecognized option '--bogus'" <<<"$err"
 	check "$command --bogus prints its usage" \
 		grep -qF -- "usage: vaultctl $command" <<<"$err"
 	check "$command --bogus points to vaultctl --help" \
@@ -92,12 +92,85 @@ done
 check "seal --bogus leaves the key in place" test -e "$KEY"
 err=$("${VCTL[@]}" init --passphrase-file 2>&1 >/dev/null)
 check "init --passphrase-file needs FILE" \
-	grep -qxF -- "vaultctl init: option '--passphrase-file' requires an argument" <<<"$err"
+	grep -qxF -- "vaultctl: error: init: option '--passphrase-file' requires an argument" <<<"$err"
+
+# expect_usage DESCRIPTION LINE COMMAND...: COMMAND exits 64 and prints two
+# lines: LINE, which says what is wrong, and the usage line.
+expect_usage() {
+	local desc=$1 line=$2 err rc
+	shift 2
+	err=$("$@" 2>&1 >/dev/null </dev/null)
+	rc=$?
+	check "$desc: exits 64" test "$rc" = 64
+	check "$desc: says what is wrong" test "$(head -n 1 <<<"$err")" = "$line"
+	check "$desc: prints the usage line" \
+		grep -q "^vaultctl: error: usage: vaultctl .*; run vaultctl --help" <(sed -n 2p <<<"$err")
+	check "$desc: prints nothing else" test "$(wc -l <<<"$err")" = 2
+	[ "$tap_failed" -eq 0 ] || diag "stderr: $err"
+}
+expect_usage "add without NAME" "vaultctl: error: add: missing NAME" "${VCTL[@]}" add
+expect_usage "add --force without NAME" "vaultctl: error: add: missing NAME" \
+	"${VCTL[@]}" add --force
+expect_usage "add with three arguments" \
+	"vaultctl: error: add: unexpected argument 'c': the command takes at most 2 arguments" \
+	"${VCTL[@]}" add a b c
+expect_usage "rm without NAME" "vaultctl: error: rm: missing NAME" "${VCTL[@]}" rm
+expect_usage "get with two names" \
+	"vaultctl: error: get: unexpected argument 'b': the command takes at most 1 argument" \
+	"${VCTL[@]}" get a b
+expect_usage "list with an argument" \
+	"vaultctl: error: list: unexpected argument 'x': the command takes none" "${VCTL[@]}" list x
+expect_usage "status with an argument" \
+	"vaultctl: error: status: unexpected argument 'x': the command takes none" \
+	"${VCTL[@]}" status x
+expect_usage "a global option without its argument" \
+	"vaultctl: error: option '--store' requires an argument" "$VAULTCTL" --store
+expect_usage "no command" "vaultctl: error: missing COMMAND" "$VAULTCTL"
+expect_usage "an unknown command" "vaultctl: error: unknown command 'frobnicate'" \
+	"${VCTL[@]}" frobnicate
+
+# An invalid key source is a usage error for every command, named with the
+# accepted forms, and nothing is touched.
+for command in init add list rm get unlock status seal doctor; do
+	err=$("$VAULTCTL" --store "$STORE" --key-source floppy:/x "$command" 2>&1 >/dev/null </dev/null)
+	rc=$?
+	check "$command with an invalid key source exits 64" test "$rc" = 64
+	check "$command names the invalid key source" \
+		grep -qF "invalid key source 'floppy:/x'" <<<"$err"
+done
+check "an invalid key source leaves the key in place" test -e "$KEY"
 
 expect_error "init refuses an existing store" "already" \
 	"${VCTL[@]}" init --passphrase-file "$PASSFILE"
 expect_error "a bad key source is named with the accepted forms" "floppy:.*shm" \
 	"$VAULTCTL" --store "$STORE" --key-source floppy:/x get github/token
+
+# Output and errors of add.
+check "add counts one byte in the singular" \
+	grep -qxF "Added 'one/byte' (1 byte)." <(printf x | "${VCTL[@]}" add one/byte -)
+check "rm of that secret" "${VCTL[@]}" rm one/byte
+expect_error "add of a directory names the path" "from $TEST_DIR: Is a directory" \
+	"${VCTL[@]}" add new/dir "$TEST_DIR"
+
+# Printed vaultctl commands carry the store and key source, quoted for the
+# shell, so they can be pasted as they are.
+list_cmd="vaultctl --store $STORE --key-source $KEYSRC list"
+expect_error "get of a missing secret gives the full list command" "see $list_cmd\$" \
+	"${VCTL[@]}" get nope/missing
+expect_error "rm of a missing secret gives the full list command" "see $list_cmd\$" \
+	"${VCTL[@]}" rm nope/missing
+SPACE_STORE="$TEST_DIR/new store"
+NEW_KEY=/dev/shm/vaultfs-test-new.$$
+add_cleanup "rm -f '$NEW_KEY'"
+err=$("$VAULTCTL" --store "$SPACE_STORE" --key-source "shm:$NEW_KEY" list 2>&1)
+check "no vault: the init command names the quoted store and the key source" \
+	grep -qF -- "create one with vaultctl --store '$SPACE_STORE' --key-source shm:$NEW_KEY init" \
+	<<<"$err"
+pasted=$(sed -n 's/.*create one with vaultctl \(.* init\)$/\1/p' <<<"$err")
+check "the pasted init command works" \
+	bash -c "$(printf '%q' "$VAULTCTL") $pasted --passphrase-file $(printf '%q' "$PASSFILE")"
+check "it created the store whose path has a space" test -f "$SPACE_STORE/vault.pub"
+check "it unlocked into the given key source" test -f "$NEW_KEY"
 
 # Passphrase handling.
 printf 'wrong passphrase\n' >"$TEST_DIR/wrong"
@@ -164,6 +237,34 @@ expect_error "a key of another vault is refused" "another vault" \
 expect_error "the refusal says to seal the other vault first" \
 	"vaultctl --key-source shm:$OTHER_KEY seal\), then run vaultctl --store $STORE" \
 	"$VAULTCTL" --store "$STORE" --key-source "shm:$OTHER_KEY" get github/token
+
+# unlock into a key source that holds another vault's key: exit 78 like get
+# (a key source configured for two vaults), before any passphrase is read,
+# and the other vault's key stays.
+cp "$OTHER_KEY" "$TEST_DIR/other-key.saved"
+rc=0
+"$VAULTCTL" --store "$STORE" --key-source "shm:$OTHER_KEY" unlock --passphrase-file "$PASSFILE" \
+	>/dev/null 2>&1 || rc=$?
+check "unlock into another vault's key source exits 78" test "$rc" = 78
+check "unlock leaves the other vault's key in place" cmp "$OTHER_KEY" "$TEST_DIR/other-key.saved"
+rc=0
+setsid "$VAULTCTL" --store "$STORE" --key-source "shm:$OTHER_KEY" unlock </dev/null >/dev/null 2>&1 ||
+	rc=$?
+check "unlock refuses before it asks for the passphrase" test "$rc" = 78
+
+# A directory below secrets/ that its group can write: the group could rename
+# a secret file away and back, rolling the secret back, so reads and writes
+# below it are refused with the fix, as doctor fails it.
+chmod 775 "$STORE/secrets/github"
+expect_error "get refuses a secret below a group-writable directory" \
+	"secrets/github has mode 0775.*chmod 700" "${VCTL[@]}" get github/token
+rc=0
+"${VCTL[@]}" get github/token >/dev/null 2>&1 || rc=$?
+check "that refusal exits 77" test "$rc" = 77
+expect_error "add refuses to write below a group-writable directory" "secrets/github has mode 0775" \
+	"${VCTL[@]}" add github/other "$TEST_DIR/v1"
+chmod 700 "$STORE/secrets/github"
+check "get works again once the directory is 0700" test "$("${VCTL[@]}" get github/token)" = v1
 
 # Store permissions.
 chmod 770 "$STORE"

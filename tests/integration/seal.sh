@@ -92,6 +92,10 @@ check_fails "the daemon has exited" alive "$VAULTFS_PID"
 check "seal printed its verification" grep -q "verify: no key in" "$TEST_DIR/seal.out"
 check "the seal was audited" \
 	sh -c "ausearch --input-logs -m TRUSTED_APP -ts recent --raw 2>/dev/null | grep -q 'op=seal'"
+# The key source is this test's own, so only this seal's record matches.
+seal_record=$(find_record "op=seal .* key_source=\"$KEYSRC\"")
+check "the seal record names the key source" test -n "$seal_record"
+check_fails "the seal record names no path that was no mount" grep -q "not_mounts=" <<<"$seal_record"
 
 out=$("${VCTL[@]}" seal "$MNT" 2>&1)
 rc=$?
@@ -153,6 +157,8 @@ check "the error reports the wiped key" grep -q "was wiped anyway" "$TEST_DIR/ty
 check "the error reports no sealed mount" grep -q "no mount was sealed" "$TEST_DIR/typo.err"
 check "the error gives the real seal command" \
 	grep -qF "seal $MNT" "$TEST_DIR/typo.err"
+check "the seal record names the key source and the mistyped path" \
+	find_record "op=seal .* key_source=\"$KEYSRC\" not_mounts=\"$TYPO\""
 check_fails "the key is wiped" test -e "$KEY"
 wait_unmounted "the seal of the mistyped path"
 check_fails "the real mount blinds itself" \

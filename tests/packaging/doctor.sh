@@ -145,6 +145,28 @@ start_daemon2() {
 }
 check "a second vault mounts from a second store" start_daemon2
 
+# status, like doctor, lists only the mounts served with its own key source,
+# and names the other vault's mount on a line of its own.
+# status_mounts KEY VAULTCTL...: the JSON list KEY of status, one path a line.
+status_mounts() {
+	local key=$1
+	shift
+	"$@" status --json | python3 -c 'import json,sys; print("\n".join(json.load(sys.stdin)[sys.argv[1]]))' "$key"
+}
+check "two vaults: status lists the first store's mount" \
+	grep -qxF "$MNT" <(status_mounts mounts "${VCTL[@]}")
+check_fails "two vaults: status does not list the other vault's mount as its own" \
+	grep -qxF "$MNT2" <(status_mounts mounts "${VCTL[@]}")
+check "two vaults: status names the other vault's mount apart" \
+	grep -qxF "$MNT2" <(status_mounts other_vaults_mounts "${VCTL[@]}")
+check "two vaults: the second store's status lists its own mount" \
+	test "$(status_mounts mounts "${VCTL2[@]}")" = "$MNT2"
+status_text=$("${VCTL[@]}" status)
+check_fails "two vaults: the text status keeps the other mount off the mounts line" \
+	grep -F "$MNT2" <(grep '^mounts:' <<<"$status_text")
+check "two vaults: the text status labels the other mount as another vault's" \
+	grep -F "$MNT2" <(grep '^other vaults:' <<<"$status_text")
+
 saved_doctor=("${DOCTOR[@]}")
 # expect_own_mount ORDINAL OWN OTHER VAULTCTL...: that vault's doctor passes
 # mount, reports OWN and leaves out OTHER.
@@ -222,10 +244,30 @@ check "the fix is chmod 700" grep -qF "chmod 700 $STORE" <<<"$(field_of store fi
 chmod 775 "$STORE"
 run_doctor
 expect store FAIL "a store writable by its group fails store"
+check "its fix is the one chmod" test "$(field_of store fix)" = "chmod 700 $STORE"
+check_fails "its detail gives no second fix" grep -q "run:" <<<"$(field_of store detail)"
+check_fails "its detail does not contradict itself on the owner" \
+	grep -q "owned by uid 0" <<<"$(field_of store detail)"
 chmod 757 "$STORE"
 run_doctor
 expect store FAIL "a store writable by others fails store"
 chmod 700 "$STORE"
+
+# A group-writable directory below secrets/ lets the group rename a secret
+# file away and back, which rolls the secret back. Doctor and the runtime
+# (store_get(), which vaultctl get and the daemon share) both reject it.
+chmod 775 "$STORE/secrets/app"
+run_doctor
+expect store FAIL "a group-writable secrets subdirectory fails store"
+err=$("${VCTL[@]}" get app/token 2>&1 >/dev/null)
+rc=$?
+check "vaultctl get refuses a secret below it with 77" test "$rc" = 77
+check "the refusal names the directory and the fix" \
+	grep -qF "chmod 700 $STORE/secrets/app" <<<"$err"
+chmod 700 "$STORE/secrets/app"
+check "vaultctl get reads it again once it is 0700" \
+	test "$("${VCTL[@]}" get app/token)" = doctor
+
 secret_file=$(find "$STORE/secrets" -type f | head -1)
 chown "$AGENT_USER" "$secret_file"
 run_doctor
@@ -307,6 +349,16 @@ DOCTOR=("${VCTL[@]}" doctor --agent "no-such-user-$$" --mountpoint "$MNT" --poli
 	--aide-db "$AIDE_DB")
 run_doctor
 expect agent FAIL "an unknown agent user fails"
+check_fails "key-agent-access does not claim that no agent was given" \
+	grep -q "no agent user was given" <<<"$(field_of key-agent-access detail)"
+
+# The fix of a missing --agent is the whole doctor command, with this vault's
+# store and key source.
+DOCTOR=("${VCTL[@]}" doctor --mountpoint "$MNT" --policy "$POLICY" --aide-db "$AIDE_DB")
+run_doctor
+expect key-agent-access WARN "without --agent key-agent-access warns"
+check "its fix names the store and the key source" test "$(field_of key-agent-access fix)" = \
+	"vaultctl --store $STORE --key-source $KEYSRC doctor --agent USER"
 DOCTOR=("${saved_doctor[@]}")
 
 # The mount last: a killed daemon leaves a dead mount, then none at all.

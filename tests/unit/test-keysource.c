@@ -21,6 +21,7 @@
 
 #include "crypto.h"
 #include "keysource.h"
+#include "store.h"
 #include "tap.h"
 
 /* The test directory under /dev/shm and the keyring description of this run,
@@ -154,7 +155,7 @@ static void test_shm(const uint8_t *pk, const uint8_t *sk, const uint8_t *pk2, c
 {
         uint8_t got_pk[VF_PUBLIC_KEY_BYTES], *got_sk = sodium_malloc(VF_SECRET_KEY_BYTES);
         uint8_t encoded[VF_KEYFILE_BYTES], zeros[VF_KEYFILE_BYTES] = {0};
-        char spec[256], path[128], link_path[128];
+        char spec[256], path[128], link_path[128], unlock[512];
         struct vf_keysource ks;
         struct vf_err e = {};
         unsigned char buf[256];
@@ -169,7 +170,8 @@ static void test_shm(const uint8_t *pk, const uint8_t *sk, const uint8_t *pk2, c
         /* Nothing there yet. */
         is_int(keysource_present(&ks), 0, "shm: present is 0 before store");
         is_call(keysource_load(&ks, got_pk, got_sk, &e), -ENOENT, "shm: load without a key");
-        ok(strstr(e.msg, path) && strstr(e.msg, "sealed") && strstr(e.msg, "vaultctl unlock"),
+        snprintf(unlock, sizeof(unlock), "vaultctl --key-source %s unlock", spec);
+        ok(strstr(e.msg, path) && strstr(e.msg, "sealed") && strstr(e.msg, unlock),
            "shm: missing key message names the path and the fix: %s", e.msg);
         is_call(keysource_wipe(&ks, &e), 0, "shm: wipe without a key returns 0");
 
@@ -230,7 +232,7 @@ static void test_shm(const uint8_t *pk, const uint8_t *sk, const uint8_t *pk2, c
         buf[0] ^= 1;
         write_file(path, buf, VF_KEYFILE_BYTES, 0600);
         is_call(keysource_load(&ks, got_pk, got_sk, &e), -EINVAL, "shm: bad magic is corrupt");
-        ok(strstr(e.msg, "is corrupt") && strstr(e.msg, "vaultctl unlock"),
+        ok(strstr(e.msg, "is corrupt") && strstr(e.msg, unlock),
            "shm: corrupt message says what to run: %s", e.msg);
 
         memcpy(buf, encoded, VF_KEYFILE_BYTES);
@@ -333,14 +335,15 @@ static void test_keyring(const uint8_t *pk, const uint8_t *sk, const uint8_t *pk
         const char *desc = key_desc + strlen("keyring:");
         struct vf_keysource ks;
         struct vf_err e = {};
-        char *info = NULL, expected[128];
+        char *info = NULL, expected[128], unlock[512];
         key_serial_t id, id2;
 
         is_int(keysource_parse(key_desc, &ks, &e), 0, "parse the test keyring spec");
 
         is_int(keysource_present(&ks), 0, "keyring: present is 0 before store");
         is_call(keysource_load(&ks, got_pk, got_sk, &e), -ENOENT, "keyring: load without a key");
-        ok(strstr(e.msg, desc) && strstr(e.msg, "vaultctl unlock"),
+        snprintf(unlock, sizeof(unlock), "vaultctl --key-source %s unlock", key_desc);
+        ok(strstr(e.msg, desc) && strstr(e.msg, unlock),
            "keyring: missing key message names the key and the fix: %s", e.msg);
         is_call(keysource_wipe(&ks, &e), 0, "keyring: wipe without a key returns 0");
 
@@ -412,7 +415,7 @@ static void test_keyring(const uint8_t *pk, const uint8_t *sk, const uint8_t *pk
         ok(id > 0, "keyring: replace the payload with 10 bytes");
         is_call(keysource_load(&ks, got_pk, got_sk, &e), -EINVAL,
                "keyring: a 10-byte payload is corrupt");
-        ok(strstr(e.msg, "is corrupt") && strstr(e.msg, "vaultctl unlock"),
+        ok(strstr(e.msg, "is corrupt") && strstr(e.msg, unlock),
            "keyring: corrupt message says what to run: %s", e.msg);
         encoded[3] ^= 1;
         id = add_key("user", desc, encoded, VF_KEYFILE_BYTES, KEY_SPEC_USER_KEYRING);
@@ -491,6 +494,28 @@ static void test_check(const uint8_t *pk, const uint8_t *sk)
         (void)keysource_wipe(&ks, &e);
 }
 
+/* The fix commands in messages: defaults left out, values quoted. */
+static void test_vaultctl_command(void)
+{
+        char buf[512];
+
+        is_str(vaultctl_command(buf, sizeof(buf), VF_DEFAULT_STORE, VF_DEFAULT_KEY_SOURCE,
+                                "unlock", NULL),
+               "vaultctl unlock", "command: the defaults are left out");
+        is_str(vaultctl_command(buf, sizeof(buf), NULL, "shm", "list", NULL), "vaultctl list",
+               "command: 'shm' is the default key source");
+        is_str(vaultctl_command(buf, sizeof(buf), "/srv/vault", "keyring:a", "init", NULL),
+               "vaultctl --store /srv/vault --key-source keyring:a init",
+               "command: other values are named");
+        is_str(vaultctl_command(buf, sizeof(buf), "/tmp/a store", NULL, "seal", "/m n", NULL),
+               "vaultctl --store '/tmp/a store' seal '/m n'",
+               "command: a value with a space is quoted");
+        is_str(vaultctl_command(buf, sizeof(buf), "/tmp/it's", NULL, "list", NULL),
+               "vaultctl --store '/tmp/it'\\''s' list", "command: a quote is escaped");
+        is_str(vaultctl_command(buf, sizeof(buf), NULL, NULL, "doctor", "--agent", "USER", NULL),
+               "vaultctl doctor --agent USER", "command: every word follows");
+}
+
 int main(void)
 {
         uint8_t pk[VF_PUBLIC_KEY_BYTES], pk2[VF_PUBLIC_KEY_BYTES];
@@ -526,6 +551,8 @@ int main(void)
         }
         make_key(pk, sk);
         make_key(pk2, sk2);
+
+        test_vaultctl_command();
 
         test_parse();
         test_shm(pk, sk, pk2, sk2);
