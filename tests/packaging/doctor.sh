@@ -163,9 +163,9 @@ check "two vaults: the second store's status lists its own mount" \
 	test "$(status_mounts mounts "${VCTL2[@]}")" = "$MNT2"
 status_text=$("${VCTL[@]}" status)
 check_fails "two vaults: the text status keeps the other mount off the mounts line" \
-	grep -F "$MNT2" <(grep '^mounts:' <<<"$status_text")
+	grep -qF "$MNT2" <(grep "^mounts:" <<<"$status_text")
 check "two vaults: the text status labels the other mount as another vault's" \
-	grep -F "$MNT2" <(grep '^other vaults:' <<<"$status_text")
+	grep -qF "$MNT2" <(grep "^other vaults:" <<<"$status_text")
 
 saved_doctor=("${DOCTOR[@]}")
 # expect_own_mount ORDINAL OWN OTHER VAULTCTL...: that vault's doctor passes
