@@ -188,19 +188,19 @@ int store_open_dir(const struct vf_store *s, const char *rel)
  * before an `add --force` and back after it rolls the secret back to its
  * old value, which still authenticates, because it is the vault's own file
  * under its own name. */
-static int check_private_dir(int fd, uid_t euid, const char *display_path, struct vf_err *e)
+static int check_private_stat(const struct stat *st, uid_t euid, const char *display_path,
+                              struct vf_err *e)
 {
         char quoted[PATH_MAX + 16] = "", owner[32], chown_owner[32];
-        struct stat st;
 
-        if (fstat(fd, &st) < 0)
-                return vf_fail(e, -errno, "cannot stat %s: %s", display_path, strerror(errno));
+        assert(st);
+        assert(display_path);
 
-        if (!S_ISDIR(st.st_mode))
+        if (!S_ISDIR(st->st_mode))
                 return vf_fail(e, -ENOTDIR, "%s is %s, not a directory; restore the vault from "
-                               "backup", display_path, file_kind(st.st_mode));
+                               "backup", display_path, file_kind(st->st_mode));
 
-        if (st.st_uid == euid && !(st.st_mode & (S_IWGRP | S_IWOTH)))
+        if (st->st_uid == euid && !(st->st_mode & (S_IWGRP | S_IWOTH)))
                 return 0;
 
         vf_append_shell_word(quoted, sizeof(quoted), display_path);
@@ -212,18 +212,28 @@ static int check_private_dir(int fd, uid_t euid, const char *display_path, struc
                 snprintf(chown_owner, sizeof(chown_owner), "%u", (unsigned)euid);
         }
 
-        if (st.st_uid != euid)
+        if (st->st_uid != euid)
                 return vf_fail(e, -EPERM,
                                "%s is owned by uid %u, but it must be owned by %s, because its "
                                "owner can plant or replace files in it; run%s: chown %s %s && "
                                "chmod 700 %s",
-                               display_path, (unsigned)st.st_uid, owner,
+                               display_path, (unsigned)st->st_uid, owner,
                                euid == 0 ? "" : " as root", chown_owner, quoted, quoted);
         return vf_fail(e, -EPERM,
                        "%s has mode %04o, so group or others can plant, rename or remove files "
                        "in it; run%s: chmod 700 %s",
-                       display_path, (unsigned)(st.st_mode & 07777), euid == 0 ? "" : " as root",
+                       display_path, (unsigned)(st->st_mode & 07777), euid == 0 ? "" : " as root",
                        quoted);
+}
+
+/* Run check_private_stat() on the directory open at fd. */
+static int check_private_dir(int fd, uid_t euid, const char *display_path, struct vf_err *e)
+{
+        struct stat st;
+
+        if (fstat(fd, &st) < 0)
+                return vf_fail(e, -errno, "cannot stat %s: %s", display_path, strerror(errno));
+        return check_private_stat(&st, euid, display_path, e);
 }
 
 /* Read one of the store's own files (vault.pub, vault.key.wrapped). It must be
@@ -698,18 +708,20 @@ static int check_secret_parents(const struct vf_store *s, const char *name, stru
         for (const char *slash = strchr(name, '/'); slash; slash = strchr(slash + 1, '/')) {
                 char dir[VF_NAME_MAX + 1];
                 size_t len = (size_t)(slash - name);
-                int fd, r;
+                struct stat st;
+                int r;
 
+                /* One fstatat() per level, as every open of a nested name
+                 * pays it. The caller opened the secret itself with
+                 * RESOLVE_NO_SYMLINKS, so no level is a symbolic link. */
                 memcpy(dir, name, len);
                 dir[len] = '\0';
-                fd = open_beneath(s->secrets_fd, dir, O_PATH | O_DIRECTORY | O_NOFOLLOW);
-                if (fd < 0)
-                        return report_lookup_error(s, name, fd, e);
+                if (fstatat(s->secrets_fd, dir, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                        return report_lookup_error(s, name, -errno, e);
 
                 snprintf(display_path, sizeof(display_path), "%s/" VF_STORE_SECRETS "/%s",
                          s->path, dir);
-                r = check_private_dir(fd, s->owner, display_path, e);
-                close(fd);
+                r = check_private_stat(&st, s->owner, display_path, e);
                 if (r < 0)
                         return r;
         }
