@@ -252,6 +252,90 @@ static void select_own_mounts(struct target_list *l, const char *desc)
         l->count = kept;
 }
 
+/* Leave the seal marker of target (see seal_marker_name()): its path and
+ * the time of the seal. A missing marker only makes a later seal of the same
+ * path fail as a possible typo, so a failure here is a warning. */
+static void write_seal_marker(const char *target)
+{
+        char name[VF_SEAL_MARKER_NAME_MAX], text[PATH_MAX + 32];
+        struct vf_err e = {};
+        int dirfd, len;
+
+        assert(target);
+
+        if (mkdir(VF_RUNDIR, 0700) < 0 && errno != EEXIST) {
+                log_warning("cannot create %s to record the seal of %s: %s", VF_RUNDIR, target,
+                            strerror(errno));
+                return;
+        }
+        dirfd = open(VF_RUNDIR, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (dirfd < 0) {
+                log_warning("cannot open %s to record the seal of %s: %s", VF_RUNDIR, target,
+                            strerror(errno));
+                return;
+        }
+
+        seal_marker_name(target, name);
+        len = snprintf(text, sizeof(text), "%s\n%lld\n", target, (long long)time(NULL));
+        if (len < 0 || (size_t)len >= sizeof(text) ||
+            vf_write_file_atomic(dirfd, name, text, (size_t)len, 0600, &e) < 0)
+                log_warning("cannot record the seal of %s in %s/%s: %s", target, VF_RUNDIR, name,
+                            e.msg[0] ? e.msg : "path too long");
+        close(dirfd);
+}
+
+/* Whether an earlier seal left path unmounted: its seal marker exists and
+ * names it, and no daemon has mounted there since. On true, the time of that
+ * seal is written to when. */
+static bool sealed_before(const char *path, char *when, size_t when_len)
+{
+        char name[VF_SEAL_MARKER_NAME_MAX], marker[sizeof(VF_RUNDIR) + VF_SEAL_MARKER_NAME_MAX];
+        char text[PATH_MAX + 32], *canon, *line_end;
+        unsigned long seconds;
+        time_t t;
+        struct tm tm;
+        ssize_t n;
+        bool found = false;
+        int fd;
+
+        assert(path);
+        assert(when);
+
+        canon = realpath(path, NULL);
+        if (!canon)
+                return false;
+
+        seal_marker_name(canon, name);
+        snprintf(marker, sizeof(marker), VF_RUNDIR "/%s", name);
+        fd = open(marker, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0)
+                goto out;
+        n = read(fd, text, sizeof(text) - 1);
+        close(fd);
+        if (n <= 0)
+                goto out;
+        text[n] = '\0';
+
+        /* The first line must be the path itself, the second the time. */
+        line_end = strchr(text, '\n');
+        if (!line_end || (size_t)(line_end - text) != strlen(canon) ||
+            memcmp(text, canon, strlen(canon)) != 0)
+                goto out;
+        line_end[0] = '\0';
+        if (strchr(line_end + 1, '\n'))
+                *strchr(line_end + 1, '\n') = '\0';
+        if (vf_parse_ulong(line_end + 1, &seconds) < 0)
+                goto out;
+
+        t = (time_t)seconds;
+        if (!localtime_r(&t, &tm) || strftime(when, when_len, "%Y-%m-%d %H:%M:%S %Z", &tm) == 0)
+                snprintf(when, when_len, "an earlier seal");
+        found = true;
+out:
+        free(canon);
+        return found;
+}
+
 static void seal_mount(struct target *t)
 {
         unsigned minor = minor(t->mount.dev);
@@ -267,10 +351,12 @@ static void seal_mount(struct target *t)
              r < 0 ? ": " : "", r < 0 ? strerror(-r) : "", (double)(now_us() - start) / 1000.0);
 
         /* 2. Detach: the path stops showing the vault even while busy. */
-        if (umount2(t->mount.target, MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
+        if (umount2(t->mount.target, MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT) {
                 step(false, "detach the mount %s: %s", t->mount.target, strerror(errno));
-        else
-                step(true, "detach the mount %s", t->mount.target);
+                return;
+        }
+        step(true, "detach the mount %s", t->mount.target);
+        write_seal_marker(t->mount.target);
 }
 
 /* Whether target i of l was served with a key source other than desc that
@@ -445,6 +531,7 @@ int seal_vault(const char *store_path, const char *keysource_spec, int count, ch
         struct vf_err e = {};
         const char **not_mounts;
         char desc[VF_KEYSOURCE_DESC_MAX], detail[512], unlock[9000], not_mounts_text[1024];
+        char when[64];
         bool key_was_present;
         int r, wiped, not_mount_count = 0;
 
@@ -483,6 +570,9 @@ int seal_vault(const char *store_path, const char *keysource_spec, int count, ch
                 if (r < 0)
                         step(false, "look up %s in the mount table: %s", mountpoints[i],
                              strerror(-r));
+                else if (r == 0 && sealed_before(mountpoints[i], when, sizeof(when)))
+                        printf("%s was sealed at %s and is not mounted again.\n",
+                               mountpoints[i], when);
                 else if (r == 0)
                         not_mounts[not_mount_count++] = mountpoints[i];
                 else
@@ -491,8 +581,9 @@ int seal_vault(const char *store_path, const char *keysource_spec, int count, ch
 
         /* A seal run again finds neither mount nor key and succeeds, also
          * for a named path that is no vaultfs mount any more. While other
-         * vaultfs mounts serve, though, the path may be a typo of one of
-         * them, served with another key source: that is no success. */
+         * vaultfs mounts serve, though, a path that no earlier seal left
+         * unmounted may be a typo of one of them, served with another key
+         * source: that is no success. */
         key_was_present = keysource_present(&ks) == 1;
         if (targets.count == 0 && !key_was_present && all_ok) {
                 int left = not_mount_count > 0 ? log_mounts_left(desc) : 0;

@@ -11,8 +11,10 @@
 #define VAULTFS_SEAL_H
 
 #include <limits.h>
+#include <sodium.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "keysource.h"
 
@@ -24,6 +26,26 @@
 static inline void seal_pidfile_path(unsigned minor, char *buf, size_t len)
 {
         snprintf(buf, len, VF_RUNDIR "/conn-%u.pid", minor);
+}
+
+/* Length of a seal marker's file name with its NUL: "sealed-" and 32 hex
+ * digits. */
+#define VF_SEAL_MARKER_NAME_MAX (sizeof("sealed-") + 32)
+
+/* Write to buf the file name, in VF_RUNDIR, of the seal marker of the mount
+ * point target, as the mount table spells it. vaultctl seal leaves a marker
+ * for each mount it sealed, so that a seal run again on that path can tell a
+ * repeat from a mistyped path. The daemon removes the marker when it mounts
+ * there again. The name is a BLAKE2b hash of the path, because a path may be
+ * longer than a file name. */
+static inline void seal_marker_name(const char *target, char buf[VF_SEAL_MARKER_NAME_MAX])
+{
+        unsigned char hash[16];
+
+        crypto_generichash(hash, sizeof(hash), (const unsigned char *)target, strlen(target),
+                           NULL, 0);
+        memcpy(buf, "sealed-", sizeof("sealed-") - 1);
+        sodium_bin2hex(buf + sizeof("sealed-") - 1, 33, hash, sizeof(hash));
 }
 
 /* Contents of a daemon's pid file, as write_pidfile() in vaultfs.c writes
@@ -52,8 +74,9 @@ bool seal_record_is_other_vault(const struct vf_daemon_record *rec, const char *
  * with the key source) and the key source, printing one line per step. The
  * closing line names store_path in the unlock command that restores it.
  * Returns 0 only when every mount is gone, the key is gone, no daemon
- * remains and every named path was a vaultfs mount, else 1. A named path that is no vaultfs mount fails the
- * seal but does not stop the wipe of the key. Returns 64 for an invalid key
+ * remains and every named path was a vaultfs mount or one that an earlier
+ * seal left unmounted, else 1. A named path that is no vaultfs mount fails
+ * the seal but does not stop the wipe of the key. Returns 64 for an invalid key
  * source and 70 when memory runs out before anything was done. */
 int seal_vault(const char *store_path, const char *keysource_spec, int count, char **mountpoints);
 

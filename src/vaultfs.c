@@ -86,7 +86,7 @@ static char pidfile[4096];
 static void write_pidfile(const struct vf_daemon *d)
 {
         struct vf_mount m;
-        char pid[4300], desc[4200];
+        char pid[4300], desc[4200], marker[VF_SEAL_MARKER_NAME_MAX];
         int dirfd, r;
 
         if (mounts_find(d->mountpoint, &m) != 1) {
@@ -112,6 +112,13 @@ static void write_pidfile(const struct vf_daemon *d)
                 log_warning("cannot write %s: %s", pidfile, strerror(-r));
                 pidfile[0] = '\0';
         }
+
+        /* This path is a mount again, so a seal that later finds it
+         * unmounted must not take it for one it sealed itself. */
+        seal_marker_name(m.target, marker);
+        if (unlinkat(dirfd, marker, 0) < 0 && errno != ENOENT)
+                log_warning("cannot remove the seal marker %s/%s of %s: %s", VF_RUNDIR, marker,
+                            m.target, strerror(errno));
         close(dirfd);
 }
 

@@ -228,4 +228,35 @@ check "typo, no key: the live mount still serves" \
 	test "$(as_agent cat "$MNT/github/token")" = sealed-secret
 "${VCTL[@]}" seal "$MNT" >/dev/null 2>&1
 
+# The seal leaves a marker named by the BLAKE2b-128 hash of the mount point.
+# With it, a seal run again on that path succeeds while another vault's mount
+# is live, which a mistyped path still does not. A new mount removes it.
+MARKER=/run/vaultfs/sealed-$(printf '%s' "$(realpath "$MNT")" | b2sum -l 128 | cut -d' ' -f1)
+check "the seal leaves a marker" test -f "$MARKER"
+MNT2=$TEST_DIR/mnt2
+mkdir -p "$MNT2"
+"$VAULTCTL" --store "$STORE" --key-source "$OTHER_KEYSRC" unlock \
+	--passphrase-file "$PASSFILE" >/dev/null
+add_cleanup "rm -f '${OTHER_KEYSRC#shm:}'"
+"$VAULTFS" --store "$STORE" --key-source "$OTHER_KEYSRC" --policy "$POLICY" -f "$MNT2" \
+	>"$TEST_DIR/vaultfs2.log" 2>&1 &
+VAULTFS2_PID=$!
+add_cleanup "kill $VAULTFS2_PID; sleep 0.2; umount -l '$MNT2'"
+wait_for_mount "$MNT2"
+"${VCTL[@]}" seal "$MNT" >"$TEST_DIR/again.out" 2>&1
+rc=$?
+diag "$(cat "$TEST_DIR/again.out")"
+check "repeat beside another vault: exits 0" test "$rc" = 0
+check "repeat beside another vault: names the seal" grep -qF "$MNT was sealed at" "$TEST_DIR/again.out"
+check "repeat beside another vault: it still serves" \
+	test "$(as_agent cat "$MNT2/github/token")" = sealed-secret
+"${VCTL[@]}" seal "$TYPO" >/dev/null 2>&1
+check "typo beside another vault: exits 1" test "$?" = 1
+"${VCTL[@]}" unlock --passphrase-file "$PASSFILE" >/dev/null
+mount_vault "allow uid=$AGENT_UID secrets=github/*"
+wait_for_record
+check_fails "a new mount removes the marker" test -e "$MARKER"
+"${VCTL[@]}" seal "$MNT" >/dev/null 2>&1
+"$VAULTCTL" --store "$STORE" --key-source "$OTHER_KEYSRC" seal "$MNT2" >/dev/null 2>&1
+
 finish
