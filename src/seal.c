@@ -112,7 +112,7 @@ static bool process_is_vaultfs(pid_t pid)
 
 int seal_read_daemon_record(unsigned minor, struct vf_daemon_record *rec)
 {
-        char buf[32 + VF_KEYSOURCE_DESC_MAX], *second_line;
+        char buf[32 + VF_KEYSOURCE_DESC_MAX + PATH_MAX], *second_line, *third_line = NULL;
         size_t len = 0;
         int fd, r = 0;
 
@@ -120,6 +120,7 @@ int seal_read_daemon_record(unsigned minor, struct vf_daemon_record *rec)
 
         rec->pid = 0;
         rec->keysource[0] = '\0';
+        rec->store[0] = '\0';
         seal_pidfile_path(minor, rec->path, sizeof(rec->path));
         fd = open(rec->path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0)
@@ -145,7 +146,12 @@ int seal_read_daemon_record(unsigned minor, struct vf_daemon_record *rec)
         second_line = strchr(buf, '\n');
         if (second_line) {
                 *second_line++ = '\0';
-                second_line[strcspn(second_line, "\n")] = '\0';
+                third_line = strchr(second_line, '\n');
+                if (third_line) {
+                        *third_line++ = '\0';
+                        third_line[strcspn(third_line, "\n")] = '\0';
+                        snprintf(rec->store, sizeof(rec->store), "%s", third_line);
+                }
                 snprintf(rec->keysource, sizeof(rec->keysource), "%s", second_line);
         }
         if (vf_parse_ulong(buf, &rec->pid) < 0 || rec->pid > INT_MAX)
@@ -161,17 +167,32 @@ bool seal_record_is_other_vault(const struct vf_daemon_record *rec, const char *
         return rec->keysource[0] && strcmp(rec->keysource, desc) != 0;
 }
 
+static pid_t read_daemon(unsigned minor, char *keysource, size_t keysource_len, char *store,
+                         size_t store_len);
+
 /* Read the pid file of connection minor: the daemon's pid, and the key
  * source it serves with into keysource (empty when the file has none). The
  * pid is 0 when the file names none or a process that is not vaultfs. */
 static pid_t read_daemon_pid(unsigned minor, char *keysource, size_t keysource_len)
 {
+        return read_daemon(minor, keysource, keysource_len, NULL, 0);
+}
+
+/* read_daemon_pid(), and also the daemon's store into store, when store is
+ * not NULL (empty when the file has none). */
+static pid_t read_daemon(unsigned minor, char *keysource, size_t keysource_len, char *store,
+                         size_t store_len)
+{
         struct vf_daemon_record rec;
 
         keysource[0] = '\0';
+        if (store)
+                store[0] = '\0';
         if (seal_read_daemon_record(minor, &rec) < 0)
                 return 0;
         snprintf(keysource, keysource_len, "%s", rec.keysource);
+        if (store)
+                snprintf(store, store_len, "%s", rec.store);
         if (rec.pid == 0)
                 return 0;
         return process_is_vaultfs((pid_t)rec.pid) ? (pid_t)rec.pid : 0;
@@ -206,7 +227,8 @@ static int stop_daemon(pid_t pid)
 struct target {
         struct vf_mount mount;
         pid_t daemon;
-        char keysource[VF_KEYSOURCE_DESC_MAX];
+        char keysource[VF_KEYSOURCE_DESC_MAX]; /* as its daemon recorded, or "" */
+        char store[PATH_MAX];                  /* as its daemon recorded, or "" */
 };
 
 struct target_list {
@@ -342,7 +364,8 @@ static void seal_mount(struct target *t)
         long long start = now_us();
         int r;
 
-        t->daemon = read_daemon_pid(minor, t->keysource, sizeof(t->keysource));
+        t->daemon = read_daemon(minor, t->keysource, sizeof(t->keysource), t->store,
+                                sizeof(t->store));
 
         /* 1. Abort: from here on every request on this connection fails,
          * including reads through descriptors the agent already holds. */
@@ -405,6 +428,44 @@ static void verify_served_key(const struct target_list *l, int i, const char *de
                 return;
         step(keysource_parse(t->keysource, &other, &e) >= 0 && keysource_present(&other) == 0,
              "verify: no key in %s", t->keysource);
+}
+
+/* Whether the given key source desc may have served a mount being sealed:
+ * always for a bare seal, which seals the mounts served with it, and for a
+ * named path that is no mount, whose real mount is unknown. Otherwise only
+ * when a named mount's daemon recorded desc, or recorded nothing. */
+static bool given_key_may_serve(const struct target_list *l, int not_mount_count, int count,
+                                const char *desc)
+{
+        assert(l);
+        assert(desc);
+
+        if (count == 0 || not_mount_count > 0 || l->count == 0)
+                return true;
+        for (int i = 0; i < l->count; i++)
+                if (!l->items[i].keysource[0] || strcmp(l->items[i].keysource, desc) == 0)
+                        return true;
+        return false;
+}
+
+/* Print the unlock command of each other key source that a sealed mount was
+ * served with, naming the store its daemon recorded. */
+static void print_served_unlock_commands(const struct target_list *l, const char *desc,
+                                         const char *store_path)
+{
+        char unlock[9000];
+
+        for (int i = 0; i < l->count; i++) {
+                const struct target *t = &l->items[i];
+                struct vf_keysource other;
+                struct vf_err e = {};
+
+                if (!other_key_source(l, i, desc) || keysource_parse(t->keysource, &other, &e) < 0)
+                        continue;
+                other.store_path = t->store[0] ? t->store : store_path;
+                printf("For %s: %s, then mount it again.\n", t->mount.target,
+                       keysource_unlock_command(&other, unlock, sizeof(unlock)));
+        }
 }
 
 /* Join count paths into buf as "A, B, C". A list too long for buf is
@@ -529,10 +590,10 @@ int seal_vault(const char *store_path, const char *keysource_spec, int count, ch
         struct target_list targets = {};
         struct vf_keysource ks;
         struct vf_err e = {};
-        const char **not_mounts;
+        const char **not_mounts, *key_state;
         char desc[VF_KEYSOURCE_DESC_MAX], detail[512], unlock[9000], not_mounts_text[1024];
         char when[64];
-        bool key_was_present;
+        bool key_was_present, wipe_given;
         int r, wiped, not_mount_count = 0;
 
         assert(keysource_spec);
@@ -615,12 +676,21 @@ int seal_vault(const char *store_path, const char *keysource_spec, int count, ch
                 seal_mount(&targets.items[i]);
 
         /* 3. Wipe the key, so no daemon can be started again without a
-         * human typing the passphrase. */
-        wiped = keysource_wipe(&ks, &e);
-        if (wiped < 0)
-                step(false, "wipe the key from %s: %s", desc, e.msg);
-        else
-                step(true, "wipe the key from %s%s", desc, wiped ? "" : " (no key was there)");
+         * human typing the passphrase. When every named mount was served
+         * with another key source, the given one, often the default, may
+         * belong to a vault that nobody asked to seal, so it stays. */
+        wipe_given = given_key_may_serve(&targets, not_mount_count, count, desc);
+        if (!wipe_given) {
+                wiped = 0;
+                step(true, "leave the key in %s: no named mount was served with it", desc);
+        } else {
+                wiped = keysource_wipe(&ks, &e);
+                if (wiped < 0)
+                        step(false, "wipe the key from %s: %s", desc, e.msg);
+                else
+                        step(true, "wipe the key from %s%s", desc,
+                             wiped ? "" : " (no key was there)");
+        }
 
         /* A named mount may have been served with another key source than
          * the one given, when --key-source was forgotten. Its key must go
@@ -666,8 +736,8 @@ int seal_vault(const char *store_path, const char *keysource_spec, int count, ch
                         step(!(process_alive(t->daemon) && process_is_vaultfs(t->daemon)),
                              "verify: vaultfs pid %d is gone", (int)t->daemon);
         }
-        r = keysource_present(&ks);
-        step(r == 0, "verify: no key in %s", desc);
+        if (wipe_given)
+                step(keysource_present(&ks) == 0, "verify: no key in %s", desc);
         for (int i = 0; i < targets.count; i++)
                 verify_served_key(&targets, i, desc);
 
@@ -675,8 +745,11 @@ int seal_vault(const char *store_path, const char *keysource_spec, int count, ch
          * our pid, uid, auid and session to the record. Best effort, because
          * the agent is already blind: without auditd the record still reaches
          * the kernel log, and only a failed send fails this step. */
-        snprintf(detail, sizeof(detail), "mounts=%d key=%s verified=%s", targets.count,
-                 wiped > 0 ? "wiped" : "absent", all_ok ? "yes" : "no");
+        key_state = wiped > 0 ? "wiped" : "absent";
+        if (!wipe_given)
+                key_state = "kept";
+        snprintf(detail, sizeof(detail), "mounts=%d key=%s verified=%s", targets.count, key_state,
+                 all_ok ? "yes" : "no");
         join_paths(not_mounts, not_mount_count, not_mounts_text, sizeof(not_mounts_text));
         r = vf_audit_open(VF_AUDIT_BEST_EFFORT, &e);
         if (r == 0)
@@ -689,12 +762,19 @@ int seal_vault(const char *store_path, const char *keysource_spec, int count, ch
                 report_not_mounts(not_mounts, not_mount_count, &targets, desc, wiped);
         else if (!all_ok)
                 log_error("the seal is incomplete: see the FAILED lines above");
-        free(targets.items);
         free(not_mounts);
-        if (!all_ok)
+        if (!all_ok) {
+                free(targets.items);
                 return 1;
+        }
         ks.store_path = store_path;
-        printf("Sealed. Restoring needs a human: %s, then mount again.\n",
-               keysource_unlock_command(&ks, unlock, sizeof(unlock)));
+        if (wipe_given)
+                printf("Sealed. Restoring needs a human: %s, then mount again.\n",
+                       keysource_unlock_command(&ks, unlock, sizeof(unlock)));
+        else
+                printf("Sealed. Restoring needs a human: unlock each vault below, then mount "
+                       "it again.\n");
+        print_served_unlock_commands(&targets, desc, store_path);
+        free(targets.items);
         return 0;
 }

@@ -50,11 +50,12 @@ static inline void seal_marker_name(const char *target, char buf[VF_SEAL_MARKER_
 
 /* Contents of a daemon's pid file, as write_pidfile() in vaultfs.c writes
  * it: the pid on the first line, then the key source that the daemon serves
- * with, as keysource_describe() formats it. */
+ * with, as keysource_describe() formats it, then the store's path. */
 struct vf_daemon_record {
         char path[PATH_MAX];
         unsigned long pid;                     /* 0 when the first line is not a valid pid */
         char keysource[VF_KEYSOURCE_DESC_MAX]; /* "" when there is no second line */
+        char store[PATH_MAX];                  /* "" when there is no third line */
 };
 
 /* Read the pid file of FUSE connection minor into rec. Returns 0, or -errno
@@ -63,9 +64,9 @@ struct vf_daemon_record {
 int seal_read_daemon_record(unsigned minor, struct vf_daemon_record *rec);
 
 /* Whether rec shows a mount served with another key source than desc, a
- * keysource_describe() string. The pid file records the daemon's key source
- * but not its store, so vaults are distinguished by key source, and two stores
- * unlocked into one key source look like one vault. A mount without a
+ * keysource_describe() string. Vaults are told apart by key source, because
+ * pid files of older daemons name no store, so two stores unlocked into one
+ * key source look like one vault. A mount without a
  * recorded key source counts as desc's, so that no caller leaves out a
  * broken mount of its own vault. */
 bool seal_record_is_other_vault(const struct vf_daemon_record *rec, const char *desc);

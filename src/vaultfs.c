@@ -86,7 +86,7 @@ static char pidfile[4096];
 static void write_pidfile(const struct vf_daemon *d)
 {
         struct vf_mount m;
-        char pid[4300], desc[4200], marker[VF_SEAL_MARKER_NAME_MAX];
+        char pid[4300 + PATH_MAX], desc[4200], marker[VF_SEAL_MARKER_NAME_MAX];
         int dirfd, r;
 
         if (mounts_find(d->mountpoint, &m) != 1) {
@@ -106,7 +106,7 @@ static void write_pidfile(const struct vf_daemon *d)
         /* The key source lets vaultctl seal without a mount point pick only
          * the mounts served with its own key. */
         keysource_describe(&d->keysource, desc, sizeof(desc));
-        snprintf(pid, sizeof(pid), "%d\n%s\n", (int)getpid(), desc);
+        snprintf(pid, sizeof(pid), "%d\n%s\n%s\n", (int)getpid(), desc, d->store.path);
         r = vf_write_file_atomic(dirfd, strrchr(pidfile, '/') + 1, pid, strlen(pid), 0644, NULL);
         if (r < 0) {
                 log_warning("cannot write %s: %s", pidfile, strerror(-r));

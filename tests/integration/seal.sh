@@ -210,7 +210,7 @@ check_fails "other key source: the served key is wiped" test -e "$KEY"
 check "other key source: the output names the served key" \
 	grep -qF "wipe the key from $KEYSRC, which $MNT was served with" "$TEST_DIR/other.out"
 check "a seal names the store in its unlock command" \
-	grep -qF "vaultctl --store $STORE --key-source $OTHER_KEYSRC unlock" "$TEST_DIR/other.out"
+	grep -qF "For $MNT: vaultctl --store $STORE --key-source $KEYSRC unlock" "$TEST_DIR/other.out"
 
 # A mistyped path, and a key source that contains no key, while a mount served
 # with another key source is live: no "Already sealed", and the live mount is
@@ -256,7 +256,20 @@ check "typo beside another vault: exits 1" test "$?" = 1
 mount_vault "allow uid=$AGENT_UID secrets=github/*"
 wait_for_record
 check_fails "a new mount removes the marker" test -e "$MARKER"
-"${VCTL[@]}" seal "$MNT" >/dev/null 2>&1
+
+# A named mount served with another key source than the given one: its own
+# key is wiped, and the given key, which serves another mount, stays.
+"$VAULTCTL" --store "$STORE" --key-source "$OTHER_KEYSRC" seal "$MNT" >"$TEST_DIR/keep.out" 2>&1
+rc=$?
+diag "$(cat "$TEST_DIR/keep.out")"
+check "given key serves another: exits 0" test "$rc" = 0
+check_fails "given key serves another: mount sealed" grep -q " $MNT fuse.vaultfs " /proc/self/mounts
+check_fails "given key serves another: served key wiped" test -e "$KEY"
+check "given key serves another: given key kept" test -e "${OTHER_KEYSRC#shm:}"
+check "given key serves another: other mount serves" \
+	test "$(as_agent cat "$MNT2/github/token")" = sealed-secret
+check "given key serves another: restore names the served key" \
+	grep -qF "For $MNT: vaultctl --store $STORE --key-source $KEYSRC unlock" "$TEST_DIR/keep.out"
 "$VAULTCTL" --store "$STORE" --key-source "$OTHER_KEYSRC" seal "$MNT2" >/dev/null 2>&1
 
 finish
