@@ -609,6 +609,33 @@ out:
         return r;
 }
 
+/* Unlink from @u a key with our description that keyring_check_owner()
+ * rejects: of another owner or type, or open to group or others. Returns 0,
+ * or -errno with e set when such a key cannot be unlinked. */
+static int keyring_drop_unsafe(const struct vf_keysource *ks, struct vf_err *e)
+{
+        struct vf_err why = {};
+        long id;
+
+        id = keyring_search(ks);
+        if (id < 0 || keyring_check_owner(ks, (key_serial_t)id, &why) >= 0)
+                return 0;
+
+        if (keyctl_unlink((key_serial_t)id, KEY_SPEC_USER_KEYRING) < 0) {
+                if (errno == ENOENT)
+                        return vf_fail(e, -EPERM,
+                                       "keyring key '%s' (id %ld) is unsafe (%s), and a keyring "
+                                       "nested in @u links it; find that keyring with keyctl "
+                                       "show @u, unlink the key from it, and unlock again",
+                                       ks->desc, id, why.msg);
+                return vf_fail(e, -errno, "cannot unlink keyring key '%s' (id %ld): %s; it is "
+                               "unsafe (%s)", ks->desc, id, strerror(errno), why.msg);
+        }
+        log_warning("unlinked keyring key '%s' (id %ld), which another uid owns or others may "
+                    "read, and wrote the vault's key to a new key", ks->desc, id);
+        return 0;
+}
+
 static int keyring_store(const struct vf_keysource *ks, const uint8_t pk[VF_PUBLIC_KEY_BYTES],
                          const uint8_t *sk, struct vf_err *e)
 {
@@ -628,9 +655,17 @@ static int keyring_store(const struct vf_keysource *ks, const uint8_t pk[VF_PUBL
         }
 
         /* add_key() updates a live key of the same type and description in
-         * place and replaces a revoked one with a new key. A new key starts
-         * with permissions for its possessor only, so nobody else can read
-         * it before keyctl_setperm() below. */
+         * place, keeping its owner, group and permissions until
+         * keyctl_setperm() below. A key that another uid owns, or that
+         * others may read, would hand them the vault's key, so it is
+         * unlinked first and add_key() makes a new one. */
+        r = keyring_drop_unsafe(ks, e);
+        if (r < 0)
+                goto out;
+
+        /* A new key starts with permissions for its possessor only, so
+         * nobody else can read it before keyctl_setperm() below. add_key()
+         * also replaces a revoked key with a new one. */
         id = add_key("user", ks->desc, buf, VF_KEYFILE_BYTES, KEY_SPEC_USER_KEYRING);
         if (id < 0) {
                 r = vf_fail(e, -errno, "cannot add key '%s' to the user keyring: %s%s", ks->desc,

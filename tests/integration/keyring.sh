@@ -42,4 +42,22 @@ check "unlock loads the key into the keyring again" \
 	"${VCTL[@]}" unlock --passphrase-file "$PASSFILE"
 check "get works after unlock" test "$("${VCTL[@]}" get app/token)" = from-keyring
 
+# A key under the vault's description that the agent owns, as one planted
+# there would be: add_key() would write the vault's key into it, readable by
+# the agent. unlock must write to a new key of root's instead.
+id=$(keyctl search @u user "$DESC")
+keyctl unlink "$id" @u >/dev/null
+planted=$(printf 'planted' | keyctl padd user "$DESC" @u)
+keyctl chown "$planted" "$AGENT_UID"
+keyctl setperm "$planted" 0x3f3f0000
+"${VCTL[@]}" unlock --passphrase-file "$PASSFILE" 2>"$TEST_DIR/planted.err"
+check "planted key: unlock exits 0" test "$?" = 0
+diag "$(cat "$TEST_DIR/planted.err")"
+new=$(keyctl search @u user "$DESC")
+check "planted key: the key is a new one" test "$new" != "$planted"
+check "planted key: the new key is root's" \
+	test "$(keyctl rdescribe "$new" | cut -d';' -f2)" = 0
+check "planted key: unlock says it unlinked it" grep -q "unlinked keyring key" "$TEST_DIR/planted.err"
+check "planted key: get works" test "$("${VCTL[@]}" get app/token)" = from-keyring
+
 finish
