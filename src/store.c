@@ -191,7 +191,7 @@ int store_open_dir(const struct vf_store *s, const char *rel)
 static int check_private_stat(const struct stat *st, uid_t euid, const char *display_path,
                               struct vf_err *e)
 {
-        char quoted[PATH_MAX + 16] = "", owner[32], chown_owner[32];
+        char quoted[PATH_MAX + 16] = "";
 
         assert(st);
         assert(display_path);
@@ -203,27 +203,25 @@ static int check_private_stat(const struct stat *st, uid_t euid, const char *dis
         if (st->st_uid == euid && !(st->st_mode & (S_IWGRP | S_IWOTH)))
                 return 0;
 
-        vf_append_shell_word(quoted, sizeof(quoted), display_path);
-        if (euid == 0) {
-                snprintf(owner, sizeof(owner), "root");
-                snprintf(chown_owner, sizeof(chown_owner), "root:root");
-        } else {
-                snprintf(owner, sizeof(owner), "uid %u", (unsigned)euid);
-                snprintf(chown_owner, sizeof(chown_owner), "%u", (unsigned)euid);
-        }
+        /* Never advise another uid to take the store: that would hand the
+         * wrapped key and every secret to whoever ran the command. */
+        if (st->st_uid != euid && euid != 0)
+                return vf_fail(e, -EPERM,
+                               "%s is owned by uid %u, and this command runs as uid %u; run it "
+                               "as the store's owner, with sudo for a store of root's",
+                               display_path, (unsigned)st->st_uid, (unsigned)euid);
 
+        vf_append_shell_word(quoted, sizeof(quoted), display_path);
         if (st->st_uid != euid)
                 return vf_fail(e, -EPERM,
-                               "%s is owned by uid %u, but it must be owned by %s, because its "
-                               "owner can plant or replace files in it; run%s: chown %s %s && "
-                               "chmod 700 %s",
-                               display_path, (unsigned)st->st_uid, owner,
-                               euid == 0 ? "" : " as root", chown_owner, quoted, quoted);
+                               "%s is owned by uid %u, but it must be owned by root, because its "
+                               "owner can plant or replace files in it; run: chown root:root %s "
+                               "&& chmod 700 %s",
+                               display_path, (unsigned)st->st_uid, quoted, quoted);
         return vf_fail(e, -EPERM,
                        "%s has mode %04o, so group or others can plant, rename or remove files "
-                       "in it; run%s: chmod 700 %s",
-                       display_path, (unsigned)(st->st_mode & 07777), euid == 0 ? "" : " as root",
-                       quoted);
+                       "in it; run: chmod 700 %s",
+                       display_path, (unsigned)(st->st_mode & 07777), quoted);
 }
 
 /* Run check_private_stat() on the directory open at fd. */

@@ -853,6 +853,15 @@ static int cmd_seal(const struct options *o, int argc, char **argv)
                 if (argv[i][0] == '-')
                         return usage_error_reason("seal", "[MOUNTPOINT...]",
                                                   "unrecognized option '%s'", argv[i]);
+
+        /* Only root can abort a FUSE connection, and another uid reaches
+         * its own keyring, not root's, so it would report a key wiped that
+         * is still there. */
+        if (geteuid() != 0) {
+                log_error("seal must run as root, because it aborts FUSE connections and wipes "
+                          "root's key; run it with sudo");
+                return EX_NOPERM;
+        }
         return seal_vault(o->store_path, o->keysource_spec, argc - 1, argv + 1);
 }
 

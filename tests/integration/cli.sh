@@ -276,4 +276,23 @@ check_fails "rm leaves no empty directory" test -e "$STORE/secrets/cloudflare"
 check "the passphrase never appears in the process table or environment" \
 	sh -c "! grep -rq 'correct horse' /proc/self/environ"
 
+# A user other than the store's owner gets no advice to chown the store to
+# itself, and seal does not run without root. The copy of vaultctl is one
+# that user can reach, whatever the build directory's modes.
+make_agent_user
+chmod 711 "$TEST_DIR"
+install -m 755 "$VAULTCTL" "$TEST_DIR/vaultctl"
+out=$(as_agent "$TEST_DIR/vaultctl" --store "$STORE" list 2>&1)
+rc=$?
+diag "$out"
+check "non-root list: exits 77" test "$rc" = 77
+check "non-root list: says to run as the owner" grep -q "run it as the store's owner" <<<"$out"
+check_fails "non-root list: advises no chown" grep -q chown <<<"$out"
+out=$(as_agent "$TEST_DIR/vaultctl" --key-source "$KEYSRC" seal 2>&1)
+rc=$?
+diag "$out"
+check "non-root seal: exits 77" test "$rc" = 77
+check "non-root seal: says to run as root" grep -q "seal must run as root" <<<"$out"
+chmod 700 "$TEST_DIR"
+
 finish
