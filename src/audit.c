@@ -116,7 +116,7 @@ const char *audit_mode_name(enum vf_audit_mode mode)
  * flag (0, 1 or 2) and sets *pid to auditd's pid (0 when none is
  * registered), or -errno: -EPERM without CAP_AUDIT_CONTROL, -ETIMEDOUT when
  * no reply came. A kernel without audit (ECONNREFUSED) counts as disabled. */
-static int status_query(unsigned *pid)
+int audit_query_status(unsigned *pid)
 {
         long long deadline = now_ns() + STATUS_REPLY_TIMEOUT_MS * 1000000LL;
         struct audit_reply rep;
@@ -191,7 +191,7 @@ static void status_refresh_locked(long long now, bool force)
                 return;
         status.checked_ns = now;
 
-        r = status_query(&pid);
+        r = audit_query_status(&pid);
         if (r < 0) {
                 status.enabled = -1;
                 if (r == status.last_error)

@@ -63,4 +63,9 @@ bool audit_access_permitted(int r);
  * get a sentence with the fix, because "No such process" would mislead. */
 const char *audit_strerror(int r);
 
+/* Ask the kernel for its audit status. Returns the enabled flag (0, 1 or 2)
+ * and sets *pid to auditd's pid, 0 when no audit daemon is registered, or
+ * -errno (-EPERM without CAP_AUDIT_CONTROL). */
+int audit_query_status(unsigned *pid);
+
 #endif

@@ -769,7 +769,8 @@ static int cmd_status(const struct options *o, int argc, char **argv)
         char pk_hex[2 * VF_PUBLIC_KEY_BYTES + 1] = "";
         uint8_t *sk = NULL;
         bool json = false, store_ok;
-        int c, r, audit_enabled = -1;
+        unsigned auditd_pid = 0;
+        int c, r, audit_enabled;
 
         optind = 0; /* 0 makes glibc reinitialise, so options may follow arguments */
         while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -801,14 +802,9 @@ static int cmd_status(const struct options *o, int argc, char **argv)
         keysource_describe(&ks, mounts.keysource_desc, sizeof(mounts.keysource_desc));
         (void)mounts_each(sort_mount, &mounts);
 
-        {
-                int fd = audit_open();
-
-                if (fd >= 0) {
-                        audit_enabled = audit_is_enabled(fd);
-                        audit_close(fd);
-                }
-        }
+        /* Enabled is not enough: without a registered audit daemon every
+         * record fails, and --audit required denies every open. */
+        audit_enabled = audit_query_status(&auditd_pid);
 
         if (json) {
                 char store_json[4096 * 6 + 1], keysource_json[4096 * 6 + 1];
@@ -818,10 +814,11 @@ static int cmd_status(const struct options *o, int argc, char **argv)
                 printf("{\"store\": \"%s\", \"initialized\": %s, \"public_key\": \"%s\", "
                        "\"secrets\": %lu, \"key_source\": \"%s\", \"key\": \"%s\", "
                        "\"mounts\": [%s], \"other_vaults_mounts\": [%s], "
-                       "\"audit_enabled\": %s}\n",
+                       "\"audit_enabled\": %s, \"auditd_pid\": %u}\n",
                        store_json, store_ok ? "true" : "false", pk_hex, secrets,
                        keysource_json, key_state, mounts.own.text, mounts.others.text,
-                       audit_enabled < 0 ? "null" : audit_enabled ? "true" : "false");
+                       audit_enabled < 0 ? "null" : audit_enabled ? "true" : "false",
+                       auditd_pid);
         } else {
                 printf("store:       %s (%s)\n", o->store_path,
                        store_ok ? "initialized" : e.msg);
@@ -837,9 +834,17 @@ static int cmd_status(const struct options *o, int argc, char **argv)
                         printf("other vaults: %s (served with other key sources, so not "
                                "mounts of this vault)\n",
                                mounts.others.text);
-                printf("audit:       %s\n", audit_enabled < 0   ? "status unreadable"
-                                            : audit_enabled ? "enabled"
-                                                            : "disabled (auditctl -e 1)");
+                if (audit_enabled < 0)
+                        printf("audit:       status unreadable: %s\n", strerror(-audit_enabled));
+                else if (!audit_enabled)
+                        printf("audit:       disabled, so a mount under --audit required "
+                               "denies every open; run: auditctl -e 1\n");
+                else if (auditd_pid == 0)
+                        printf("audit:       enabled, but no audit daemon is registered, so a "
+                               "mount under --audit required denies every open; run: service "
+                               "auditd start\n");
+                else
+                        printf("audit:       enabled, auditd pid %u\n", auditd_pid);
         }
         store_close(&s);
         return store_ok ? EX_OK : exit_status(-ENOENT);

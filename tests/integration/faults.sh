@@ -117,8 +117,14 @@ err=$("${VCTL[@]}" get "faults/audit-$marker" 2>&1 >/dev/null)
 rc=$?
 check "vaultctl get with auditd stopped exits 69 (audit unavailable)" test "$rc" = 69
 check "its message says to start auditd" grep -q "service auditd start" <<<"$err"
+check "status says no audit daemon is registered" \
+	grep -q "^audit: .*no audit daemon is registered" <("${VCTL[@]}" status)
+check "status --json gives auditd pid 0" \
+	grep -q '"auditd_pid": 0}' <("${VCTL[@]}" status --json)
 
 ensure_auditd >/dev/null
+check "status names auditd's pid once it runs" \
+	grep -q "^audit: .*enabled, auditd pid [1-9]" <("${VCTL[@]}" status)
 check "auditd runs again" running auditd
 sleep 1.1
 check "with auditd back, --audit required serves again" \
