@@ -414,8 +414,7 @@ static int parse_key_description(const char *desc, unsigned *uid, unsigned *perm
         return *end == ';' ? 0 : -EINVAL;
 }
 
-static void check_key_keyring(struct doctor_report *rep, const char *desc, const char *seal,
-                              const char *unlock)
+static void check_key_keyring(struct doctor_report *rep, const char *desc, const char *unlock)
 {
         struct doctor_result *r;
         char *description = NULL;
@@ -448,7 +447,10 @@ static void check_key_keyring(struct doctor_report *rep, const char *desc, const
         if (uid != 0) {
                 r = report_add(rep, "key-source", DOCTOR_FAIL,
                                "key %ld (\"%s\") is owned by uid %u, not root", id, desc, uid);
-                result_fix(r, "%s, then %s", seal, unlock);
+                /* A seal would try to wipe the key, and root may not
+                 * revoke a key of another owner; unlinking it from root's
+                 * keyring always works. */
+                result_fix(r, "keyctl unlink %ld @u, then %s", id, unlock);
                 return;
         }
         if (perm & (KEY_GRP_ALL | KEY_OTH_ALL)) {
@@ -521,8 +523,7 @@ static void check_key_source(struct doctor_context *ctx, struct doctor_report *r
         if (ctx->keysource.kind == VF_KEY_SHM)
                 check_key_shm(rep, ctx->keysource.path, ctx->unlock_command);
         else
-                check_key_keyring(rep, ctx->keysource.desc, ctx->seal_command,
-                                  ctx->unlock_command);
+                check_key_keyring(rep, ctx->keysource.desc, ctx->unlock_command);
 }
 
 /* --- key-agent-access --- */

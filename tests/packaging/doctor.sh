@@ -376,4 +376,17 @@ umount -l "$MNT"
 run_doctor
 expect mount FAIL "no mount at all fails mount"
 
+# A keyring key of another owner, as one planted there would be: the fix
+# unlinks it from root's keyring, since root may not revoke it.
+DESC=vaultfs:doctor-test-$$
+add_cleanup "keyctl purge user '$DESC' >/dev/null 2>&1"
+planted=$(printf 'planted' | keyctl padd user "$DESC" @u)
+keyctl chown "$planted" "$(id -u "$AGENT_USER")"
+DOCTOR=("$VAULTCTL" --store "$STORE" --key-source "keyring:$DESC" doctor --policy "$POLICY"
+	--aide-db "$AIDE_DB")
+run_doctor
+expect key-source FAIL "a keyring key of another owner fails key-source"
+check "its fix unlinks that key" \
+	grep -qF "keyctl unlink $planted @u" <<<"$(field_of key-source fix)"
+
 finish
