@@ -524,8 +524,8 @@ audit:
         if (r == 0 && !audit_access_permitted(ra)) {
                 /* No record, no access: the open fails as if denied. */
                 log_error("denied open of '%s' to pid %d: the audit record could not be "
-                          "written (%s)",
-                          name, (int)tid, strerror(-ra));
+                          "written: %s",
+                          name, (int)tid, audit_strerror(ra));
                 r = -EACCES;
         }
         if (r < 0) {
