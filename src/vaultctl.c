@@ -335,8 +335,13 @@ static int cmd_add(const struct options *o, int argc, char **argv)
 
         optind = 0; /* 0 makes glibc reinitialise, so options may follow arguments */
         while ((c = getopt_long(argc, argv, "f", longopts, NULL)) != -1) {
-                if (c != 'f')
+                if (c != 'f') {
+                        /* getopt named the option; a NAME that starts with
+                         * '-' looks like one. */
+                        log_error("add: a NAME that starts with '-' goes after --, as in "
+                                  "vaultctl add -- -NAME");
                         return usage_error("add", ADD_SYNOPSIS);
+                }
                 force = true;
         }
         r = check_argument_count("add", ADD_SYNOPSIS, argc - optind, argv + optind, 1, 2,

@@ -90,6 +90,10 @@ for command in init add list unlock status seal doctor; do
 		grep -qF -- "run vaultctl --help" <<<"$err"
 done
 check "seal --bogus leaves the key in place" test -e "$KEY"
+err=$(printf v | "${VCTL[@]}" add -dash - 2>&1 >/dev/null)
+check "add -dash exits 64" test "$?" = 64
+check "add -dash points to --" grep -qF -- "goes after --, as in vaultctl add -- -NAME" <<<"$err"
+check "add -- -dash adds the secret" sh -c 'printf v | "$@" add -- -dash -' sh "${VCTL[@]}"
 err=$("${VCTL[@]}" init --passphrase-file 2>&1 >/dev/null)
 check "init --passphrase-file needs FILE" \
 	grep -qxF -- "vaultctl: error: init: option '--passphrase-file' requires an argument" <<<"$err"
