@@ -80,7 +80,8 @@ AGENT_USER=$AGENT_USER
 AGENT_UNIT=
 MOUNTPOINT=$MNT
 KEY_SOURCE=$KEYSRC
-ALERT_COMMAND=cat > $TEST_DIR/alert.txt
+	# An indented comment line. The "#" in the alert below is part of its value.
+ALERT_COMMAND={ echo '"channel":"#security"'; cat; } > $TEST_DIR/alert.txt
 AIDE_LOG_DIR=$TEST_DIR/aide-logs
 AIDE_CONFIG=$AIDE_CONF
 VAULTCTL=$VAULTCTL
@@ -93,9 +94,20 @@ rc=$?
 check "--dry-run exits 0" test "$rc" = 0
 check "--dry-run prints the seal in its plan" grep -q "would seal the vault" <<<"$out"
 check "--dry-run prints the network rule in its plan" grep -q "skuid $AGENT_UID" <<<"$out"
+check "--dry-run keeps a # inside ALERT_COMMAND" \
+	grep -Fq "alert    planned  { echo '\"channel\":\"#security\"'; cat; } > $TEST_DIR/alert.txt" <<<"$out"
 check "--dry-run leaves the vault mounted" grep -q " $MNT fuse.vaultfs " /proc/self/mounts
 check "--dry-run leaves the agent running" alive "$AGENT_SLEEP"
 check "--dry-run leaves the network open" agent_connects
+
+# A dry run whose plan has a failing step exits 1.
+NO_ALERT_CONF=$TEST_DIR/no-alert.conf
+grep -v '^ALERT_COMMAND=' "$CONF" >"$NO_ALERT_CONF"
+chmod 644 "$NO_ALERT_CONF"
+out=$(in_netns "$KILL_SWITCH" --config "$NO_ALERT_CONF" --dry-run 2>&1)
+rc=$?
+check "--dry-run without ALERT_COMMAND exits 1" test "$rc" = 1
+check "--dry-run without ALERT_COMMAND marks alert FAILED" grep -Eq "^  alert +FAILED" <<<"$out"
 
 # A config that others can write is refused before anything happens.
 chmod 666 "$CONF"
@@ -121,6 +133,8 @@ check "after: no process of the agent uid remains" test -z "$(pgrep -U "$AGENT_U
 check_fails "after: the vault is unmounted" grep -q " $MNT fuse.vaultfs " /proc/self/mounts
 check_fails "after: the key is gone" test -e "$KEY"
 check "after: the alert ran with the summary" grep -q "kill switch run" "$TEST_DIR/alert.txt"
+check "after: the alert command kept its #" \
+	test "$(head -1 "$TEST_DIR/alert.txt")" = '"channel":"#security"'
 if [ -n "$AIDE_CONF" ]; then
 	check "after: an AIDE log was written" test -n "$(ls "$TEST_DIR"/aide-logs/kill-switch-*.log)"
 fi
