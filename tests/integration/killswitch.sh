@@ -148,6 +148,27 @@ check "a second run finds the network rule in place" grep -q "already in place" 
 check "the drop rule exists exactly once" \
 	test "$(in_netns nft list ruleset | grep -c "meta skuid $AGENT_UID ")" = 1
 
+# Two runs within one second each keep their own AIDE log. A fake date
+# pins the clock, and a fake aide writes which run it served.
+FAKEBIN=$TEST_DIR/fakebin
+mkdir -p "$FAKEBIN"
+printf '#!/bin/sh\necho 20260101T000000Z\n' >"$FAKEBIN/date"
+printf '#!/bin/sh\necho "fake aide run by pid $PPID"\n' >"$FAKEBIN/aide"
+chmod 755 "$FAKEBIN/date" "$FAKEBIN/aide"
+SAME_SECOND_CONF=$TEST_DIR/same-second.conf
+sed -e "s|^AIDE_LOG_DIR=.*|AIDE_LOG_DIR=$TEST_DIR/aide-same-second|" \
+	-e "s|^ALERT_COMMAND=.*|ALERT_COMMAND=cat >/dev/null|" "$CONF" >"$SAME_SECOND_CONF"
+chmod 644 "$SAME_SECOND_CONF"
+for run in 1 2; do
+	PATH=$FAKEBIN:$PATH in_netns "$KILL_SWITCH" --config "$SAME_SECOND_CONF" \
+		>"$TEST_DIR/same-second-$run.out" 2>&1
+	check "same-second run $run exits 0" test "$?" = 0
+done
+same_second_logs=("$TEST_DIR"/aide-same-second/kill-switch-20260101T000000Z*.log)
+check "same-second runs write two AIDE logs" test "${#same_second_logs[@]}" = 2
+check "same-second AIDE logs differ" \
+	test "$(sort -u "${same_second_logs[@]}" | wc -l)" = 2
+
 # A step that fails does not stop the others, and the exit status says so.
 sed -i 's|^ALERT_COMMAND=.*|ALERT_COMMAND=false|' "$CONF"
 in_netns "$KILL_SWITCH" --config "$CONF" >"$TEST_DIR/ks3.out" 2>&1
