@@ -169,6 +169,45 @@ check "same-second runs write two AIDE logs" test "${#same_second_logs[@]}" = 2
 check "same-second AIDE logs differ" \
 	test "$(sort -u "${same_second_logs[@]}" | wc -l)" = 2
 
+# Where nft is installed but fails, iptables cuts the network instead, and
+# the summary names it. A fake nft earlier in PATH always fails.
+FAILBIN=$TEST_DIR/failbin
+mkdir -p "$FAILBIN"
+for tool in nft iptables ip6tables; do
+	printf '#!/bin/sh\necho "%s: simulated failure" >&2\nexit 1\n' "$tool" >"$FAILBIN/$tool"
+	chmod 755 "$FAILBIN/$tool"
+done
+NFT_FAILS=$TEST_DIR/nft-fails
+mkdir -p "$NFT_FAILS"
+ln -s "$FAILBIN/nft" "$NFT_FAILS/nft"
+FALLBACK_CONF=$TEST_DIR/fallback.conf
+sed -e "s|^ALERT_COMMAND=.*|ALERT_COMMAND=cat >/dev/null|" "$CONF" >"$FALLBACK_CONF"
+chmod 644 "$FALLBACK_CONF"
+in_netns nft delete table inet vaultfs_kill_switch
+check "nft fallback: the network is open again" agent_connects
+if command -v iptables >/dev/null; then
+	PATH=$NFT_FAILS:$PATH in_netns "$KILL_SWITCH" --config "$FALLBACK_CONF" \
+		>"$TEST_DIR/fallback.out" 2>&1
+	rc=$?
+	diag "$(cat "$TEST_DIR/fallback.out")"
+	check "nft fallback: the kill switch exits 0" test "$rc" = 0
+	check "nft fallback: the summary names iptables and the nft failure" \
+		grep -Eq "^  network +ok +iptables drops every packet of uid $AGENT_UID \(nft could not" \
+		"$TEST_DIR/fallback.out"
+	check "nft fallback: the iptables rule is in place" \
+		in_netns iptables -C OUTPUT -m owner --uid-owner "$AGENT_UID" \
+		-m comment --comment vaultfs-kill-switch -j DROP
+	check_fails "nft fallback: the agent uid no longer reaches the listener" agent_connects
+fi
+
+# When nft and iptables both fail, the network step fails.
+PATH=$FAILBIN:$PATH in_netns "$KILL_SWITCH" --config "$FALLBACK_CONF" \
+	>"$TEST_DIR/no-firewall.out" 2>&1
+rc=$?
+check "nft and iptables failing: exit 1" test "$rc" = 1
+check "nft and iptables failing: network FAILED" \
+	grep -Eq "^  network +FAILED +iptables could not .*\(nft could not" "$TEST_DIR/no-firewall.out"
+
 # A step that fails does not stop the others, and the exit status says so.
 sed -i 's|^ALERT_COMMAND=.*|ALERT_COMMAND=false|' "$CONF"
 in_netns "$KILL_SWITCH" --config "$CONF" >"$TEST_DIR/ks3.out" 2>&1
