@@ -208,6 +208,60 @@ check "nft and iptables failing: exit 1" test "$rc" = 1
 check "nft and iptables failing: network FAILED" \
 	grep -Eq "^  network +FAILED +iptables could not .*\(nft could not" "$TEST_DIR/no-firewall.out"
 
+# Without systemd, the unit's cgroup is found wherever /proc/self/mountinfo
+# puts the cgroup2 mount. A mount namespace hides /sys/fs/cgroup and mounts
+# cgroup2 in the test dir, and a root process in the unit's cgroup must die.
+if [ ! -d /run/systemd/system ]; then
+	UNIT=vfks-test-$$.service
+	UNIT_CONF=$TEST_DIR/unit.conf
+	sed -e "s|^AGENT_UNIT=.*|AGENT_UNIT=$UNIT|" "$FALLBACK_CONF" >"$UNIT_CONF"
+	chmod 644 "$UNIT_CONF"
+	in_netns unshare --mount --propagation private bash -c '
+		dir=$1 unit=$2 kill_switch=$3 conf=$4
+		cg=$dir/cgroup2
+		umount -R /sys/fs/cgroup 2>/dev/null
+		mkdir -p "$cg"
+		mount -t cgroup2 none "$cg" || exit 1
+		made_slice=0
+		if [ ! -d "$cg/system.slice" ]; then
+			mkdir "$cg/system.slice"
+			made_slice=1
+		fi
+		mkdir "$cg/system.slice/$unit"
+		sleep 600 &
+		victim=$!
+		echo "$victim" >"$cg/system.slice/$unit/cgroup.procs"
+		"$kill_switch" --config "$conf" >"$dir/unit.out" 2>&1
+		# A killed child stays a zombie until reaped, so look at its state.
+		state=$(awk "{print \$3}" "/proc/$victim/stat" 2>/dev/null)
+		if [ -n "$state" ] && [ "$state" != Z ]; then
+			echo alive >"$dir/unit-victim.state"
+		else
+			echo dead >"$dir/unit-victim.state"
+		fi
+		kill -KILL "$victim" 2>/dev/null
+		wait "$victim"
+		rmdir "$cg/system.slice/$unit"
+		[ "$made_slice" = 0 ] || rmdir "$cg/system.slice"
+		umount "$cg"
+	' _ "$TEST_DIR" "$UNIT" "$KILL_SWITCH" "$UNIT_CONF"
+	diag "$(cat "$TEST_DIR/unit.out")"
+	check "unit cgroup: the root process in it is killed" \
+		test "$(cat "$TEST_DIR/unit-victim.state" 2>/dev/null)" = dead
+	check "unit cgroup: the run prints the cgroup found" \
+		grep -q "the cgroup of $UNIT is $TEST_DIR/cgroup2/system.slice/$UNIT" "$TEST_DIR/unit.out"
+	check "unit cgroup: the stop step names the unit" \
+		grep -Eq "^  stop +ok +no process of $UNIT or uid $AGENT_UID remains" "$TEST_DIR/unit.out"
+fi
+
+# A unit without a cgroup is reported as such, not as a unit with no process.
+sed -e "s|^AGENT_UNIT=.*|AGENT_UNIT=vfks-absent-$$.service|" "$FALLBACK_CONF" >"$TEST_DIR/absent.conf"
+chmod 644 "$TEST_DIR/absent.conf"
+in_netns "$KILL_SWITCH" --config "$TEST_DIR/absent.conf" >"$TEST_DIR/absent.out" 2>&1
+check "absent unit: the stop step says no cgroup was found" \
+	grep -Eq "^  stop +ok +no process of uid $AGENT_UID remains; no cgroup of vfks-absent-$$.service found" \
+	"$TEST_DIR/absent.out"
+
 # A step that fails does not stop the others, and the exit status says so.
 sed -i 's|^ALERT_COMMAND=.*|ALERT_COMMAND=false|' "$CONF"
 in_netns "$KILL_SWITCH" --config "$CONF" >"$TEST_DIR/ks3.out" 2>&1
