@@ -109,6 +109,13 @@ rc=$?
 check "--dry-run without ALERT_COMMAND exits 1" test "$rc" = 1
 check "--dry-run without ALERT_COMMAND marks alert FAILED" grep -Eq "^  alert +FAILED" <<<"$out"
 
+# A missing config names the example to copy, here the source tree's.
+out=$(in_netns "$KILL_SWITCH" --config "$TEST_DIR/missing.conf" 2>&1)
+rc=$?
+check "a missing config exits 78" test "$rc" = 78
+check "a missing config names the example" \
+	grep -Fq "copy $(readlink -f "$VF_SRCDIR/tools/kill-switch.conf.example") there" <<<"$out"
+
 # A config that others can write is refused before anything happens.
 chmod 666 "$CONF"
 out=$(in_netns "$KILL_SWITCH" --config "$CONF" 2>&1)
