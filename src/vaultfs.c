@@ -129,8 +129,11 @@ static struct vf_daemon *self(void)
 
 static void *vfs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 {
-        /* Secrets never enter the page cache: every read comes from the
-         * handle's locked buffer, which is wiped on release or seal. */
+        /* Reads bypass the page cache: every read comes from the handle's
+         * locked buffer, which is wiped on release or seal. A shared mmap()
+         * therefore fails with ENODEV.
+         * NOTE: a MAP_PRIVATE mapping still works and the kernel fills it
+         * through the page cache, outside this wipe (checked on Linux 6.18). */
         cfg->direct_io = 1;
         cfg->kernel_cache = 0;
         cfg->entry_timeout = ENTRY_TIMEOUT_S;

@@ -80,7 +80,8 @@ AGENT_USER=$AGENT_USER
 AGENT_UNIT=
 MOUNTPOINT=$MNT
 KEY_SOURCE=$KEYSRC
-ALERT_COMMAND=cat > $TEST_DIR/alert.txt
+	# An indented comment line. The "#" in the alert below is part of its value.
+ALERT_COMMAND={ echo '"channel":"#security"'; cat; } > $TEST_DIR/alert.txt
 AIDE_LOG_DIR=$TEST_DIR/aide-logs
 AIDE_CONFIG=$AIDE_CONF
 VAULTCTL=$VAULTCTL
@@ -93,9 +94,27 @@ rc=$?
 check "--dry-run exits 0" test "$rc" = 0
 check "--dry-run prints the seal in its plan" grep -q "would seal the vault" <<<"$out"
 check "--dry-run prints the network rule in its plan" grep -q "skuid $AGENT_UID" <<<"$out"
+check "--dry-run keeps a # inside ALERT_COMMAND" \
+	grep -Fq "alert    planned  { echo '\"channel\":\"#security\"'; cat; } > $TEST_DIR/alert.txt" <<<"$out"
 check "--dry-run leaves the vault mounted" grep -q " $MNT fuse.vaultfs " /proc/self/mounts
 check "--dry-run leaves the agent running" alive "$AGENT_SLEEP"
 check "--dry-run leaves the network open" agent_connects
+
+# A dry run whose plan has a failing step exits 1.
+NO_ALERT_CONF=$TEST_DIR/no-alert.conf
+grep -v '^ALERT_COMMAND=' "$CONF" >"$NO_ALERT_CONF"
+chmod 644 "$NO_ALERT_CONF"
+out=$(in_netns "$KILL_SWITCH" --config "$NO_ALERT_CONF" --dry-run 2>&1)
+rc=$?
+check "--dry-run without ALERT_COMMAND exits 1" test "$rc" = 1
+check "--dry-run without ALERT_COMMAND marks alert FAILED" grep -Eq "^  alert +FAILED" <<<"$out"
+
+# A missing config names the example to copy, here the source tree's.
+out=$(in_netns "$KILL_SWITCH" --config "$TEST_DIR/missing.conf" 2>&1)
+rc=$?
+check "a missing config exits 78" test "$rc" = 78
+check "a missing config names the example" \
+	grep -Fq "copy $(readlink -f "$VF_SRCDIR/tools/kill-switch.conf.example") there" <<<"$out"
 
 # A config that others can write is refused before anything happens.
 chmod 666 "$CONF"
@@ -121,6 +140,8 @@ check "after: no process of the agent uid remains" test -z "$(pgrep -U "$AGENT_U
 check_fails "after: the vault is unmounted" grep -q " $MNT fuse.vaultfs " /proc/self/mounts
 check_fails "after: the key is gone" test -e "$KEY"
 check "after: the alert ran with the summary" grep -q "kill switch run" "$TEST_DIR/alert.txt"
+check "after: the alert command kept its #" \
+	test "$(head -1 "$TEST_DIR/alert.txt")" = '"channel":"#security"'
 if [ -n "$AIDE_CONF" ]; then
 	check "after: an AIDE log was written" test -n "$(ls "$TEST_DIR"/aide-logs/kill-switch-*.log)"
 fi
@@ -133,6 +154,120 @@ check "a second run finds the vault already sealed" grep -q "Already sealed" "$T
 check "a second run finds the network rule in place" grep -q "already in place" "$TEST_DIR/ks2.out"
 check "the drop rule exists exactly once" \
 	test "$(in_netns nft list ruleset | grep -c "meta skuid $AGENT_UID ")" = 1
+
+# Two runs within one second each keep their own AIDE log. A fake date
+# pins the clock, and a fake aide writes which run it served.
+FAKEBIN=$TEST_DIR/fakebin
+mkdir -p "$FAKEBIN"
+printf '#!/bin/sh\necho 20260101T000000Z\n' >"$FAKEBIN/date"
+printf '#!/bin/sh\necho "fake aide run by pid $PPID"\n' >"$FAKEBIN/aide"
+chmod 755 "$FAKEBIN/date" "$FAKEBIN/aide"
+SAME_SECOND_CONF=$TEST_DIR/same-second.conf
+sed -e "s|^AIDE_LOG_DIR=.*|AIDE_LOG_DIR=$TEST_DIR/aide-same-second|" \
+	-e "s|^ALERT_COMMAND=.*|ALERT_COMMAND=cat >/dev/null|" "$CONF" >"$SAME_SECOND_CONF"
+chmod 644 "$SAME_SECOND_CONF"
+for run in 1 2; do
+	PATH=$FAKEBIN:$PATH in_netns "$KILL_SWITCH" --config "$SAME_SECOND_CONF" \
+		>"$TEST_DIR/same-second-$run.out" 2>&1
+	check "same-second run $run exits 0" test "$?" = 0
+done
+same_second_logs=("$TEST_DIR"/aide-same-second/kill-switch-20260101T000000Z*.log)
+check "same-second runs write two AIDE logs" test "${#same_second_logs[@]}" = 2
+check "same-second AIDE logs differ" \
+	test "$(sort -u "${same_second_logs[@]}" | wc -l)" = 2
+
+# Where nft is installed but fails, iptables cuts the network instead, and
+# the summary names it. A fake nft earlier in PATH always fails.
+FAILBIN=$TEST_DIR/failbin
+mkdir -p "$FAILBIN"
+for tool in nft iptables ip6tables; do
+	printf '#!/bin/sh\necho "%s: simulated failure" >&2\nexit 1\n' "$tool" >"$FAILBIN/$tool"
+	chmod 755 "$FAILBIN/$tool"
+done
+NFT_FAILS=$TEST_DIR/nft-fails
+mkdir -p "$NFT_FAILS"
+ln -s "$FAILBIN/nft" "$NFT_FAILS/nft"
+FALLBACK_CONF=$TEST_DIR/fallback.conf
+sed -e "s|^ALERT_COMMAND=.*|ALERT_COMMAND=cat >/dev/null|" "$CONF" >"$FALLBACK_CONF"
+chmod 644 "$FALLBACK_CONF"
+in_netns nft delete table inet vaultfs_kill_switch
+check "nft fallback: the network is open again" agent_connects
+if command -v iptables >/dev/null; then
+	PATH=$NFT_FAILS:$PATH in_netns "$KILL_SWITCH" --config "$FALLBACK_CONF" \
+		>"$TEST_DIR/fallback.out" 2>&1
+	rc=$?
+	diag "$(cat "$TEST_DIR/fallback.out")"
+	check "nft fallback: the kill switch exits 0" test "$rc" = 0
+	check "nft fallback: the summary names iptables and the nft failure" \
+		grep -Eq "^  network +ok +iptables drops every packet of uid $AGENT_UID \(nft could not" \
+		"$TEST_DIR/fallback.out"
+	check "nft fallback: the iptables rule is in place" \
+		in_netns iptables -C OUTPUT -m owner --uid-owner "$AGENT_UID" \
+		-m comment --comment vaultfs-kill-switch -j DROP
+	check_fails "nft fallback: the agent uid no longer reaches the listener" agent_connects
+fi
+
+# When nft and iptables both fail, the network step fails.
+PATH=$FAILBIN:$PATH in_netns "$KILL_SWITCH" --config "$FALLBACK_CONF" \
+	>"$TEST_DIR/no-firewall.out" 2>&1
+rc=$?
+check "nft and iptables failing: exit 1" test "$rc" = 1
+check "nft and iptables failing: network FAILED" \
+	grep -Eq "^  network +FAILED +iptables could not .*\(nft could not" "$TEST_DIR/no-firewall.out"
+
+# Without systemd, the unit's cgroup is found wherever /proc/self/mountinfo
+# puts the cgroup2 mount. A mount namespace hides /sys/fs/cgroup and mounts
+# cgroup2 in the test dir, and a root process in the unit's cgroup must die.
+if [ ! -d /run/systemd/system ]; then
+	UNIT=vfks-test-$$.service
+	UNIT_CONF=$TEST_DIR/unit.conf
+	sed -e "s|^AGENT_UNIT=.*|AGENT_UNIT=$UNIT|" "$FALLBACK_CONF" >"$UNIT_CONF"
+	chmod 644 "$UNIT_CONF"
+	in_netns unshare --mount --propagation private bash -c '
+		dir=$1 unit=$2 kill_switch=$3 conf=$4
+		cg=$dir/cgroup2
+		umount -R /sys/fs/cgroup 2>/dev/null
+		mkdir -p "$cg"
+		mount -t cgroup2 none "$cg" || exit 1
+		made_slice=0
+		if [ ! -d "$cg/system.slice" ]; then
+			mkdir "$cg/system.slice"
+			made_slice=1
+		fi
+		mkdir "$cg/system.slice/$unit"
+		sleep 600 &
+		victim=$!
+		echo "$victim" >"$cg/system.slice/$unit/cgroup.procs"
+		"$kill_switch" --config "$conf" >"$dir/unit.out" 2>&1
+		# A killed child stays a zombie until reaped, so look at its state.
+		state=$(awk "{print \$3}" "/proc/$victim/stat" 2>/dev/null)
+		if [ -n "$state" ] && [ "$state" != Z ]; then
+			echo alive >"$dir/unit-victim.state"
+		else
+			echo dead >"$dir/unit-victim.state"
+		fi
+		kill -KILL "$victim" 2>/dev/null
+		wait "$victim"
+		rmdir "$cg/system.slice/$unit"
+		[ "$made_slice" = 0 ] || rmdir "$cg/system.slice"
+		umount "$cg"
+	' _ "$TEST_DIR" "$UNIT" "$KILL_SWITCH" "$UNIT_CONF"
+	diag "$(cat "$TEST_DIR/unit.out")"
+	check "unit cgroup: the root process in it is killed" \
+		test "$(cat "$TEST_DIR/unit-victim.state" 2>/dev/null)" = dead
+	check "unit cgroup: the run prints the cgroup found" \
+		grep -q "the cgroup of $UNIT is $TEST_DIR/cgroup2/system.slice/$UNIT" "$TEST_DIR/unit.out"
+	check "unit cgroup: the stop step names the unit" \
+		grep -Eq "^  stop +ok +no process of $UNIT or uid $AGENT_UID remains" "$TEST_DIR/unit.out"
+fi
+
+# A unit without a cgroup is reported as such, not as a unit with no process.
+sed -e "s|^AGENT_UNIT=.*|AGENT_UNIT=vfks-absent-$$.service|" "$FALLBACK_CONF" >"$TEST_DIR/absent.conf"
+chmod 644 "$TEST_DIR/absent.conf"
+in_netns "$KILL_SWITCH" --config "$TEST_DIR/absent.conf" >"$TEST_DIR/absent.out" 2>&1
+check "absent unit: the stop step says no cgroup was found" \
+	grep -Eq "^  stop +ok +no process of uid $AGENT_UID remains; no cgroup of vfks-absent-$$.service found" \
+	"$TEST_DIR/absent.out"
 
 # A step that fails does not stop the others, and the exit status says so.
 sed -i 's|^ALERT_COMMAND=.*|ALERT_COMMAND=false|' "$CONF"

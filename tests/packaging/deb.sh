@@ -80,6 +80,18 @@ done
 check "the audit rules are in /etc/audit/rules.d" test -f /etc/audit/rules.d/vaultfs.rules
 check "the AIDE rules are in /etc/aide/aide.conf.d" test -f /etc/aide/aide.conf.d/31_aide_vaultfs
 check "the example policy is in /etc/vaultfs" test -f /etc/vaultfs/policy.example
+KS_EXAMPLE=/usr/share/doc/vaultfs/examples/kill-switch.conf.example
+check "the kill-switch example config is installed" test -f "$KS_EXAMPLE"
+deb_contains() { dpkg-deb -c "$DEB" | grep -q " \.$1\$"; }
+check "the kill-switch example config is in the package" deb_contains "$KS_EXAMPLE"
+# Without a config it exits before any step, and the namespaces guard the
+# host in case it did not.
+run_kill_switch_without_config() {
+	unshare --net --mount --propagation private \
+		/usr/sbin/agent-kill-switch --config "$TEST_DIR/missing.conf" 2>&1
+}
+check "agent-kill-switch names the installed example" \
+	grep -q "copy $KS_EXAMPLE there" <<<"$(run_kill_switch_without_config)"
 conffiles=$(dpkg-query -W -f='${Conffiles}\n' vaultfs)
 for f in /etc/audit/rules.d/vaultfs.rules /etc/aide/aide.conf.d/31_aide_vaultfs \
 	/etc/apparmor.d/usr.sbin.vaultfs /etc/vaultfs/policy.example; do
