@@ -1036,6 +1036,15 @@ int main(int argc, char **argv)
                 if (strcmp(argv[optind], commands[i].name) != 0)
                         continue;
 
+                /* "vaultctl doctor --help" requests the help, which lists every
+                 * command's options; no NAME starts with "--" before a
+                 * "--" separator. */
+                if (optind + 1 < argc && (strcmp(argv[optind + 1], "--help") == 0 ||
+                                          strcmp(argv[optind + 1], "-h") == 0)) {
+                        usage(stdout);
+                        return EX_OK;
+                }
+
                 /* The command's getopt messages then start with
                  * "vaultctl: error: list:", as its other usage errors do. */
                 snprintf(command_name, sizeof(command_name), "vaultctl: error: %s",

@@ -90,6 +90,12 @@ for command in init add list unlock status seal doctor; do
 		grep -qF -- "run vaultctl --help" <<<"$err"
 done
 check "seal --bogus leaves the key in place" test -e "$KEY"
+for command in add seal doctor; do
+	out=$("${VCTL[@]}" "$command" --help 2>&1)
+	check "$command --help exits 0" test "$?" = 0
+	check "$command --help prints the usage" grep -q "^Usage: vaultctl" <<<"$out"
+done
+check "seal --help leaves the key in place" test -e "$KEY"
 err=$(printf v | "${VCTL[@]}" add -dash - 2>&1 >/dev/null)
 check "add -dash exits 64" test "$?" = 64
 check "add -dash points to --" grep -qF -- "goes after --, as in vaultctl add -- -NAME" <<<"$err"
