@@ -143,7 +143,10 @@ check_fails "the agent cannot send the daemon a signal that dumps core" \
 # daemon. Signalled to dump core, the daemon leaves none, while the dumpable
 # control in the same directory does, which shows that this machine writes
 # cores at all.
-NO_PTRACE=(setpriv --bounding-set=-sys_ptrace --inh-caps=-sys_ptrace --)
+# env resets SIGQUIT to its default action, which a caller that ignores it
+# (a non-interactive shell's background job) would otherwise pass on, so
+# that kill -QUIT below would end neither process.
+NO_PTRACE=(env --default-signal=QUIT setpriv --bounding-set=-sys_ptrace --inh-caps=-sys_ptrace --)
 CORE_DIR=$TEST_DIR/cores
 mkdir -p "$CORE_DIR" "$TEST_DIR/mnt-core"
 old_pattern=$(cat /proc/sys/kernel/core_pattern)
