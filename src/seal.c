@@ -274,12 +274,13 @@ static void select_own_mounts(struct target_list *l, const char *desc)
         l->count = kept;
 }
 
-/* Leave the seal marker of target (see seal_marker_name()): its path and
- * the time of the seal. A missing marker only makes a later seal of the same
- * path fail as a possible typo, so a failure here is a warning. */
-static void write_seal_marker(const char *target)
+/* Leave the seal marker of target (see seal_marker_name()): its path, the
+ * time of the seal and the key source its daemon recorded (may be empty). A
+ * missing marker only makes a later seal of the same path fail as a
+ * possible typo, so a failure here is a warning. */
+static void write_seal_marker(const char *target, const char *keysource)
 {
-        char name[VF_SEAL_MARKER_NAME_MAX], text[PATH_MAX + 32];
+        char name[VF_SEAL_MARKER_NAME_MAX], text[PATH_MAX + VF_KEYSOURCE_DESC_MAX + 32];
         struct vf_err e = {};
         int dirfd, len;
 
@@ -298,7 +299,8 @@ static void write_seal_marker(const char *target)
         }
 
         seal_marker_name(target, name);
-        len = snprintf(text, sizeof(text), "%s\n%lld\n", target, (long long)time(NULL));
+        len = snprintf(text, sizeof(text), "%s\n%lld\n%s\n", target, (long long)time(NULL),
+                       keysource);
         if (len < 0 || (size_t)len >= sizeof(text) ||
             vf_write_file_atomic(dirfd, name, text, (size_t)len, 0600, &e) < 0)
                 log_warning("cannot record the seal of %s in %s/%s: %s", target, VF_RUNDIR, name,
@@ -308,11 +310,13 @@ static void write_seal_marker(const char *target)
 
 /* Whether an earlier seal left path unmounted: its seal marker exists and
  * names it, and no daemon has mounted there since. On true, the time of that
- * seal is written to when. */
-static bool sealed_before(const char *path, char *when, size_t when_len)
+ * seal is written to when, and the key source the mount was served with to
+ * keysource ("" when unknown). */
+static bool sealed_before(const char *path, char *when, size_t when_len, char *keysource,
+                          size_t keysource_len)
 {
         char name[VF_SEAL_MARKER_NAME_MAX], marker[sizeof(VF_RUNDIR) + VF_SEAL_MARKER_NAME_MAX];
-        char text[PATH_MAX + 32], *canon, *line_end;
+        char text[PATH_MAX + VF_KEYSOURCE_DESC_MAX + 32], *canon, *line_end, *third_line;
         unsigned long seconds;
         time_t t;
         struct tm tm;
@@ -344,10 +348,14 @@ static bool sealed_before(const char *path, char *when, size_t when_len)
             memcmp(text, canon, strlen(canon)) != 0)
                 goto out;
         line_end[0] = '\0';
-        if (strchr(line_end + 1, '\n'))
-                *strchr(line_end + 1, '\n') = '\0';
+        third_line = strchr(line_end + 1, '\n');
+        if (third_line) {
+                *third_line++ = '\0';
+                third_line[strcspn(third_line, "\n")] = '\0';
+        }
         if (vf_parse_ulong(line_end + 1, &seconds) < 0)
                 goto out;
+        snprintf(keysource, keysource_len, "%s", third_line ? third_line : "");
 
         t = (time_t)seconds;
         if (!localtime_r(&t, &tm) || strftime(when, when_len, "%Y-%m-%d %H:%M:%S %Z", &tm) == 0)
@@ -379,7 +387,7 @@ static void seal_mount(struct target *t)
                 return;
         }
         step(true, "detach the mount %s", t->mount.target);
-        write_seal_marker(t->mount.target);
+        write_seal_marker(t->mount.target, t->keysource);
 }
 
 /* Whether target i of l was served with a key source other than desc that
@@ -433,14 +441,15 @@ static void verify_served_key(const struct target_list *l, int i, const char *de
 /* Whether the given key source desc may have served a mount being sealed:
  * always for a bare seal, which seals the mounts served with it, and for a
  * named path that is no mount, whose real mount is unknown. Otherwise only
- * when a named mount's daemon recorded desc, or recorded nothing. */
+ * when a named mount's daemon recorded desc or nothing, or when an earlier
+ * seal's marker of a named path does (resealed_with_desc). */
 static bool given_key_may_serve(const struct target_list *l, int not_mount_count, int count,
-                                const char *desc)
+                                bool resealed_with_desc, const char *desc)
 {
         assert(l);
         assert(desc);
 
-        if (count == 0 || not_mount_count > 0 || l->count == 0)
+        if (count == 0 || not_mount_count > 0 || resealed_with_desc)
                 return true;
         for (int i = 0; i < l->count; i++)
                 if (!l->items[i].keysource[0] || strcmp(l->items[i].keysource, desc) == 0)
@@ -592,8 +601,8 @@ int seal_vault(const char *store_path, const char *keysource_spec, int count, ch
         struct vf_err e = {};
         const char **not_mounts, *key_state;
         char desc[VF_KEYSOURCE_DESC_MAX], detail[512], unlock[9000], not_mounts_text[1024];
-        char when[64];
-        bool key_was_present, wipe_given;
+        char when[64], marker_keysource[VF_KEYSOURCE_DESC_MAX];
+        bool key_was_present, wipe_given, resealed_with_desc = false;
         int r, wiped, not_mount_count = 0;
 
         assert(keysource_spec);
@@ -631,9 +640,13 @@ int seal_vault(const char *store_path, const char *keysource_spec, int count, ch
                 if (r < 0)
                         step(false, "look up %s in the mount table: %s", mountpoints[i],
                              strerror(-r));
-                else if (r == 0 && sealed_before(mountpoints[i], when, sizeof(when)))
+                else if (r == 0 && sealed_before(mountpoints[i], when, sizeof(when),
+                                                 marker_keysource, sizeof(marker_keysource))) {
                         printf("%s was sealed at %s and is not mounted again.\n",
                                mountpoints[i], when);
+                        if (!marker_keysource[0] || strcmp(marker_keysource, desc) == 0)
+                                resealed_with_desc = true;
+                }
                 else if (r == 0)
                         not_mounts[not_mount_count++] = mountpoints[i];
                 else
@@ -645,6 +658,19 @@ int seal_vault(const char *store_path, const char *keysource_spec, int count, ch
          * vaultfs mounts serve, though, a path that no earlier seal left
          * unmounted may be a typo of one of them, served with another key
          * source: that is no success. */
+        /* Every named path was left by an earlier seal of a mount served with
+         * another key source: the given one may serve another vault, so
+         * there is nothing to do. */
+        if (count > 0 && targets.count == 0 && not_mount_count == 0 && !resealed_with_desc &&
+            all_ok) {
+                free(targets.items);
+                free(not_mounts);
+                printf("Already sealed: the key in %s is left alone, because no named mount "
+                       "was served with it.\n",
+                       desc);
+                return 0;
+        }
+
         key_was_present = keysource_present(&ks) == 1;
         if (targets.count == 0 && !key_was_present && all_ok) {
                 int left = not_mount_count > 0 ? log_mounts_left(desc) : 0;
@@ -679,7 +705,8 @@ int seal_vault(const char *store_path, const char *keysource_spec, int count, ch
          * human typing the passphrase. When every named mount was served
          * with another key source, the given one, often the default, may
          * belong to a vault that nobody asked to seal, so it stays. */
-        wipe_given = given_key_may_serve(&targets, not_mount_count, count, desc);
+        wipe_given = given_key_may_serve(&targets, not_mount_count, count, resealed_with_desc,
+                                         desc);
         if (!wipe_given) {
                 wiped = 0;
                 step(true, "leave the key in %s: no named mount was served with it", desc);
@@ -772,8 +799,7 @@ int seal_vault(const char *store_path, const char *keysource_spec, int count, ch
                 printf("Sealed. Restoring needs a human: %s, then mount again.\n",
                        keysource_unlock_command(&ks, unlock, sizeof(unlock)));
         else
-                printf("Sealed. Restoring needs a human: unlock each vault below, then mount "
-                       "it again.\n");
+                printf("Sealed. Restoring needs a human, for each vault below.\n");
         print_served_unlock_commands(&targets, desc, store_path);
         free(targets.items);
         return 0;

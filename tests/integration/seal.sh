@@ -270,6 +270,13 @@ check "given key serves another: other mount serves" \
 	test "$(as_agent cat "$MNT2/github/token")" = sealed-secret
 check "given key serves another: restore names the served key" \
 	grep -qF "For $MNT: vaultctl --store $STORE --key-source $KEYSRC unlock" "$TEST_DIR/keep.out"
+"$VAULTCTL" --store "$STORE" --key-source "$OTHER_KEYSRC" seal "$MNT" >"$TEST_DIR/keep2.out" 2>&1
+rc=$?
+diag "$(cat "$TEST_DIR/keep2.out")"
+check "run again: exits 0" test "$rc" = 0
+check "run again: says the key is left alone" grep -q "is left alone" "$TEST_DIR/keep2.out"
+check "run again: given key kept" test -e "${OTHER_KEYSRC#shm:}"
+check "run again: other mount serves" test "$(as_agent cat "$MNT2/github/token")" = sealed-secret
 "$VAULTCTL" --store "$STORE" --key-source "$OTHER_KEYSRC" seal "$MNT2" >/dev/null 2>&1
 
 finish
