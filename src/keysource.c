@@ -614,11 +614,11 @@ out:
  * or -errno with e set when such a key cannot be unlinked. */
 static int keyring_drop_unsafe(const struct vf_keysource *ks, struct vf_err *e)
 {
-        struct vf_err why = {};
+        struct vf_err reason = {};
         long id;
 
         id = keyring_search(ks);
-        if (id < 0 || keyring_check_owner(ks, (key_serial_t)id, &why) >= 0)
+        if (id < 0 || keyring_check_owner(ks, (key_serial_t)id, &reason) >= 0)
                 return 0;
 
         if (keyctl_unlink((key_serial_t)id, KEY_SPEC_USER_KEYRING) < 0) {
@@ -627,9 +627,9 @@ static int keyring_drop_unsafe(const struct vf_keysource *ks, struct vf_err *e)
                                        "keyring key '%s' (id %ld) is unsafe (%s), and a keyring "
                                        "nested in @u links it; find that keyring with keyctl "
                                        "show @u, unlink the key from it, and unlock again",
-                                       ks->desc, id, why.msg);
+                                       ks->desc, id, reason.msg);
                 return vf_fail(e, -errno, "cannot unlink keyring key '%s' (id %ld): %s; it is "
-                               "unsafe (%s)", ks->desc, id, strerror(errno), why.msg);
+                               "unsafe (%s)", ks->desc, id, strerror(errno), reason.msg);
         }
         log_warning("unlinked keyring key '%s' (id %ld), which another uid owns or others may "
                     "read, and wrote the vault's key to a new key", ks->desc, id);
@@ -664,7 +664,7 @@ static int keyring_store(const struct vf_keysource *ks, const uint8_t pk[VF_PUBL
                 goto out;
 
         /* A new key starts with permissions for its possessor only, so
-         * nobody else can read it before keyctl_setperm() below. add_key()
+         * no other user can read it before keyctl_setperm() below. add_key()
          * also replaces a revoked key with a new one. */
         id = add_key("user", ks->desc, buf, VF_KEYFILE_BYTES, KEY_SPEC_USER_KEYRING);
         if (id < 0) {

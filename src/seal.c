@@ -704,7 +704,7 @@ int seal_vault(const char *store_path, const char *keysource_spec, int count, ch
         /* 3. Wipe the key, so no daemon can be started again without a
          * human typing the passphrase. When every named mount was served
          * with another key source, the given one, often the default, may
-         * belong to a vault that nobody asked to seal, so it stays. */
+         * belong to a vault that no one asked to seal, so it stays. */
         wipe_given = given_key_may_serve(&targets, not_mount_count, count, resealed_with_desc,
                                          desc);
         if (!wipe_given) {

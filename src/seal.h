@@ -64,7 +64,7 @@ struct vf_daemon_record {
 int seal_read_daemon_record(unsigned minor, struct vf_daemon_record *rec);
 
 /* Whether rec shows a mount served with another key source than desc, a
- * keysource_describe() string. Vaults are told apart by key source, because
+ * keysource_describe() string. Vaults are distinguished by key source, because
  * pid files of older daemons name no store, so two stores unlocked into one
  * key source look like one vault. A mount without a
  * recorded key source counts as desc's, so that no caller leaves out a

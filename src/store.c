@@ -204,7 +204,7 @@ static int check_private_stat(const struct stat *st, uid_t euid, const char *dis
                 return 0;
 
         /* Never advise another uid to take the store: that would hand the
-         * wrapped key and every secret to whoever ran the command. */
+         * wrapped key and every secret to the user who ran the command. */
         if (st->st_uid != euid && euid != 0)
                 return vf_fail(e, -EPERM,
                                "%s is owned by uid %u, and this command runs as uid %u; run it "

@@ -4,10 +4,11 @@
  * key, so it works while the vault is mounted and while it is sealed; reading
  * one back (get) needs the unlocked key and writes an audit record.
  *
- * Exit statuses follow sysexits(3): 64 usage (an invalid --key-source too),
- * 65 bad input data, 66 missing input or secret, 69 audit unavailable, 70
- * internal error, 73 cannot create, 74 I/O error, 77 permission, 78
- * configuration (store or key source, such as a key of another vault).
+ * Exit statuses follow sysexits(3). 64 is a usage error, an invalid
+ * --key-source included. 65 is bad input data, 66 a missing input or secret,
+ * 69 audit unavailable, 70 an internal error, 73 cannot create, 74 an I/O
+ * error and 77 a permission error. 78 is a configuration error of the store
+ * or key source, such as a key of another vault.
  */
 #include "config.h"
 
@@ -813,17 +814,20 @@ static int cmd_status(const struct options *o, int argc, char **argv)
 
         if (json) {
                 char store_json[4096 * 6 + 1], keysource_json[4096 * 6 + 1];
+                const char *audit_json;
 
                 json_escape(o->store_path, store_json, sizeof(store_json));
                 json_escape(o->keysource_spec, keysource_json, sizeof(keysource_json));
+                audit_json = "null";
+                if (audit_enabled >= 0)
+                        audit_json = audit_enabled ? "true" : "false";
                 printf("{\"store\": \"%s\", \"initialized\": %s, \"public_key\": \"%s\", "
                        "\"secrets\": %lu, \"key_source\": \"%s\", \"key\": \"%s\", "
                        "\"mounts\": [%s], \"other_vaults_mounts\": [%s], "
                        "\"audit_enabled\": %s, \"auditd_pid\": %u}\n",
                        store_json, store_ok ? "true" : "false", pk_hex, secrets,
                        keysource_json, key_state, mounts.own.text, mounts.others.text,
-                       audit_enabled < 0 ? "null" : audit_enabled ? "true" : "false",
-                       auditd_pid);
+                       audit_json, auditd_pid);
         } else {
                 printf("store:       %s (%s)\n", o->store_path,
                        store_ok ? "initialized" : e.msg);

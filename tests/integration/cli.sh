@@ -105,7 +105,7 @@ check "init --passphrase-file needs FILE" \
 	grep -qxF -- "vaultctl: error: init: option '--passphrase-file' requires an argument" <<<"$err"
 
 # expect_usage DESCRIPTION LINE COMMAND...: COMMAND exits 64 and prints two
-# lines: LINE, which says what is wrong, and the usage line.
+# lines: LINE, which names what is wrong, and the usage line.
 expect_usage() {
 	local desc=$1 line=$2 err rc
 	shift 2
