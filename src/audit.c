@@ -59,6 +59,7 @@ static pthread_mutex_t audit_lock = PTHREAD_MUTEX_INITIALIZER;
 /* Everything below is protected by audit_lock. */
 static enum vf_audit_mode audit_mode = VF_AUDIT_REQUIRED; /* fail closed until opened */
 static int audit_fd = -1;
+static bool quiet; /* the caller reports every failure itself */
 
 static struct {
         long long checked_ns; /* CLOCK_MONOTONIC of the last read; 0 for never */
@@ -194,7 +195,7 @@ static void status_refresh_locked(long long now, bool force)
         r = audit_query_status(&pid);
         if (r < 0) {
                 status.enabled = -1;
-                if (r == status.last_error)
+                if (r == status.last_error || quiet)
                         return;
                 status.last_error = r;
                 if (r == -EPERM)
@@ -214,7 +215,7 @@ static void status_refresh_locked(long long now, bool force)
 
         /* With auditing on but no auditd, the kernel sends records to its
          * own log (dmesg), where they are rate-limited and may be lost. */
-        if (r != 0 && pid == 0 && !status.no_daemon)
+        if (r != 0 && pid == 0 && !status.no_daemon && !quiet)
                 log_warning("no audit daemon is registered with the kernel, so audit records "
                             "go to the kernel log only; run: service auditd start");
         status.no_daemon = r != 0 && pid == 0;
@@ -263,6 +264,8 @@ static void log_failure_locked(const char *op, int r, long long now)
                                           : "the access proceeds without a record";
 
         failures.count++;
+        if (quiet)
+                return;
         if (failures.count > 1 && failures.unlogged + 1 < FAILURE_LOG_EVERY &&
             now - failures.logged_ns < FAILURE_LOG_INTERVAL_NS) {
                 failures.unlogged++;
@@ -323,7 +326,9 @@ static int write_record(const char *op, const char *msg, bool success)
         if (r < 0) {
                 log_failure_locked(op, r, now);
         } else if (failures.count > 0) {
-                log_notice("audit records are written again after %lu failures", failures.count);
+                if (!quiet)
+                        log_notice("audit records are written again after %lu failures",
+                                   failures.count);
                 failures.count = 0;
                 failures.unlogged = 0;
         }
@@ -387,6 +392,13 @@ int vf_audit_open(enum vf_audit_mode mode, struct vf_err *e)
 out:
         pthread_mutex_unlock(&audit_lock);
         return r;
+}
+
+void vf_audit_set_quiet(bool enabled)
+{
+        pthread_mutex_lock(&audit_lock);
+        quiet = enabled;
+        pthread_mutex_unlock(&audit_lock);
 }
 
 void vf_audit_close(void)

@@ -30,6 +30,12 @@ const char *audit_mode_name(enum vf_audit_mode mode);
 int vf_audit_open(enum vf_audit_mode mode, struct vf_err *e);
 void vf_audit_close(void);
 
+/* Stop this unit from logging its own warnings and failures. A one-shot
+ * command that reports each record's result itself sets it, so that one
+ * cause is not printed two or three times. The daemon leaves it unset,
+ * because its log is the only place where its failures show. */
+void vf_audit_set_quiet(bool enabled);
+
 /* Build the message text of an access record into a malloc() string.
  * op is "open", "get", "seal", ...; reason is a short token such as
  * "policy:3", "no-rule", "bad-file", "no-key". Exposed for tests. */

@@ -531,7 +531,9 @@ static int cmd_get(const struct options *o, int argc, char **argv)
         if (r < 0)
                 return fail(r, &e);
 
-        /* A read by the admin is audited like any other: no record, no bytes. */
+        /* A read by the admin is audited like any other: no record, no bytes.
+         * The failure of a record is reported below, once, with its cause. */
+        vf_audit_set_quiet(true);
         r = vf_audit_open(VF_AUDIT_REQUIRED, &e);
         if (r < 0)
                 return fail(r, &e);
@@ -578,10 +580,15 @@ static int cmd_get(const struct options *o, int argc, char **argv)
 audit:
         ra = audit_access("get", name, r == 0, reason, &caller);
         if (r == 0 && ra < 0) {
+                /* audit_strerror() gives the fix for the two causes the
+                 * kernel hides; for the rest, auditctl -s shows the state. */
                 r = vf_fail(&e, ra,
                             "the audit record for reading '%s' could not be written (%s); "
-                            "nothing was printed; check that auditing is enabled (auditctl -s)",
-                            name, audit_strerror(ra));
+                            "nothing was printed%s",
+                            name, audit_strerror(ra),
+                            ra == -ESRCH || ra == -ENOLINK
+                                    ? ""
+                                    : "; check the kernel's audit state with auditctl -s");
         }
         if (r == 0 && vf_write_all(STDOUT_FILENO, pt, pt_len) < 0)
                 r = vf_fail(&e, -errno, "cannot write the secret to standard output: %s",
@@ -776,7 +783,7 @@ static int cmd_status(const struct options *o, int argc, char **argv)
         uint8_t *sk = NULL;
         bool json = false, store_ok;
         unsigned auditd_pid = 0;
-        int c, r, audit_enabled;
+        int c, r, store_r, audit_enabled;
 
         optind = 0; /* 0 makes glibc reinitialise, so options may follow arguments */
         while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -788,7 +795,8 @@ static int cmd_status(const struct options *o, int argc, char **argv)
         if (r != EX_OK)
                 return r;
 
-        store_ok = open_store(o, &s, &e) == 0;
+        store_r = open_store(o, &s, &e);
+        store_ok = store_r == 0;
         if (store_ok) {
                 sodium_bin2hex(pk_hex, sizeof(pk_hex), s.pk, sizeof(s.pk));
                 (void)store_list(&s, "", true, count_entry, &secrets);
@@ -856,7 +864,11 @@ static int cmd_status(const struct options *o, int argc, char **argv)
                         printf("audit:       enabled, auditd pid %u\n", auditd_pid);
         }
         store_close(&s);
-        return store_ok ? EX_OK : exit_status(-ENOENT);
+
+        /* The report is printed without the store too, and the exit status
+         * gives the reason the store could not be read, as for every other
+         * command: 66 for no store, 77 for no permission. */
+        return store_ok ? EX_OK : exit_status(store_r);
 }
 
 static int cmd_seal(const struct options *o, int argc, char **argv)
@@ -966,6 +978,71 @@ static void usage(FILE *out)
                 "named by --passphrase-file; never from the command line or the environment.\n");
 }
 
+/* What "vaultctl COMMAND --help" prints after its usage line. */
+static const struct command_help {
+        const char *name;
+        const char *synopsis;
+        const char *text;
+} command_helps[] = {
+        { "init", "[--passphrase-file FILE]",
+          "Create the store and its key pair, wrap the private key with a passphrase,\n"
+          "and load the key into the key source. The passphrase comes from the terminal\n"
+          "without echo, or from the first line of FILE, which group and others must\n"
+          "not be able to read (chmod 600).\n" },
+        { "add", "[--force] NAME [FILE|-]",
+          "Seal a secret under NAME, from FILE or from standard input. An existing\n"
+          "secret is replaced only with --force. A NAME that starts with '-' follows\n"
+          "\"--\". The key is not needed: secrets are sealed to the public key.\n" },
+        { "list", "[--json]",
+          "Print each secret's name, plaintext size in bytes and time (UTC), sorted by\n"
+          "name. No key is needed and no secret is decrypted.\n" },
+        { "rm", "NAME",
+          "Remove a secret. An open through the mount fails at once; a reader that\n"
+          "already holds it open keeps reading the copy it was served.\n" },
+        { "get", "NAME",
+          "Print a secret to standard output. It needs the unlocked key, and writes an\n"
+          "audit record as an open through the mount does: without that record,\n"
+          "nothing is printed (exit 69).\n" },
+        { "unlock", "[--passphrase-file FILE]",
+          "Unwrap the private key with the passphrase and load it into the key source\n"
+          "again, after a seal or a reboot. A key source that holds another vault's\n"
+          "key is never overwritten (exit 78).\n" },
+        { "status", "[--json]",
+          "Print the store, the state of the key (unlocked, sealed, wrong-key), this\n"
+          "vault's mounts, other vaults' mounts, and the kernel's audit state with\n"
+          "auditd's pid. Exits 0 when the store could be read, sealed or not.\n" },
+        { "seal", "[MOUNTPOINT...]",
+          "As root: abort the FUSE connection of each mount (without MOUNTPOINT, every\n"
+          "vaultfs mount served with this --key-source), so reads through open\n"
+          "descriptors fail; detach the mounts, wipe the key, stop the daemons, write\n"
+          "an audit record, and verify each step. Exit 1 when a step could not be\n"
+          "verified or a MOUNTPOINT is no vaultfs mount. Undo: unlock, then mount.\n" },
+        { "doctor",
+          "[--json] [--agent USER] [--mountpoint PATH] [--policy FILE] [--profile NAME] "
+          "[--aide-db FILE]",
+          "Check the key, store, mount, AppArmor, audit, policy and AIDE set-up, and\n"
+          "print one line per check: PASS, WARN or FAIL, what was found, and for a\n"
+          "WARN or FAIL the command that fixes it. Exit 1 on any FAIL.\n" },
+};
+
+static int command_usage(const char *name)
+{
+        for (size_t i = 0; i < sizeof(command_helps) / sizeof(command_helps[0]); i++) {
+                const struct command_help *help = &command_helps[i];
+
+                if (strcmp(help->name, name) != 0)
+                        continue;
+                printf("Usage: vaultctl [--store DIR] [--key-source SPEC] %s %s\n\n%s\n"
+                       "Run vaultctl --help for the global options, and see vaultctl(8).\n",
+                       help->name, help->synopsis, help->text);
+                return EX_OK;
+        }
+
+        /* Every command in main()'s table has its help here. */
+        vf_assert(false);
+        return EX_SOFTWARE;
+}
+
 int main(int argc, char **argv)
 {
         static const struct option longopts[] = {
@@ -1040,14 +1117,11 @@ int main(int argc, char **argv)
                 if (strcmp(argv[optind], commands[i].name) != 0)
                         continue;
 
-                /* "vaultctl doctor --help" requests the help, which lists every
-                 * command's options; no NAME starts with "--" before a
-                 * "--" separator. */
+                /* "vaultctl doctor --help" prints the help of doctor; no NAME
+                 * starts with "-" before a "--" separator. */
                 if (optind + 1 < argc && (strcmp(argv[optind + 1], "--help") == 0 ||
-                                          strcmp(argv[optind + 1], "-h") == 0)) {
-                        usage(stdout);
-                        return EX_OK;
-                }
+                                          strcmp(argv[optind + 1], "-h") == 0))
+                        return command_usage(commands[i].name);
 
                 /* The command's getopt messages then start with
                  * "vaultctl: error: list:", as its other usage errors do. */

@@ -90,10 +90,13 @@ for command in init add list unlock status seal doctor; do
 		grep -qF -- "run vaultctl --help" <<<"$err"
 done
 check "seal --bogus leaves the key in place" test -e "$KEY"
-for command in add seal doctor; do
+for command in init add list rm get unlock status seal doctor; do
 	out=$("${VCTL[@]}" "$command" --help 2>&1)
 	check "$command --help exits 0" test "$?" = 0
-	check "$command --help prints the usage" grep -q "^Usage: vaultctl" <<<"$out"
+	check "$command --help prints the usage of $command" \
+		grep -q "^Usage: vaultctl .* $command" <<<"$out"
+	check_fails "$command --help leaves out the other commands" \
+		grep -q "^Commands:" <<<"$out"
 done
 check "seal --help leaves the key in place" test -e "$KEY"
 err=$(printf v | "${VCTL[@]}" add -dash - 2>&1 >/dev/null)
@@ -298,6 +301,11 @@ diag "$out"
 check "non-root list: exits 77" test "$rc" = 77
 check "non-root list: says to run as the owner" grep -q "run it as the store's owner" <<<"$out"
 check_fails "non-root list: advises no chown" grep -q chown <<<"$out"
+out=$(as_agent "$TEST_DIR/vaultctl" --store "$STORE" status 2>&1)
+rc=$?
+diag "$out"
+check "non-root status: exits 77, as list does" test "$rc" = 77
+check "non-root status: still reports the audit state" grep -q "^audit:" <<<"$out"
 out=$(as_agent "$TEST_DIR/vaultctl" --key-source "$KEYSRC" seal 2>&1)
 rc=$?
 diag "$out"

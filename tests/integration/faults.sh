@@ -117,6 +117,7 @@ err=$("${VCTL[@]}" get "faults/audit-$marker" 2>&1 >/dev/null)
 rc=$?
 check "vaultctl get with auditd stopped exits 69 (audit unavailable)" test "$rc" = 69
 check "its message says to start auditd" grep -q "service auditd start" <<<"$err"
+check "it gives that cause in one message, not three" test "$(grep -c . <<<"$err")" = 1
 check "status says no audit daemon is registered" \
 	grep -q "^audit: .*no audit daemon is registered" <("${VCTL[@]}" status)
 check "status --json gives auditd pid 0" \
