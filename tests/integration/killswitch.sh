@@ -8,6 +8,7 @@
 require "root" is_root
 require "/dev/fuse" test -c /dev/fuse
 require "nftables (nft)" command -v nft
+require "iptables, with iptables-legacy" command -v iptables-legacy
 require "network namespaces (ip netns)" command -v ip
 
 KILL_SWITCH=$VF_SRCDIR/tools/agent-kill-switch
@@ -180,40 +181,64 @@ check "same-second AIDE logs differ" \
 # the summary names it. A fake nft earlier in PATH always fails.
 FAILBIN=$TEST_DIR/failbin
 mkdir -p "$FAILBIN"
-for tool in nft iptables ip6tables; do
+for tool in nft iptables ip6tables iptables-legacy ip6tables-legacy; do
 	printf '#!/bin/sh\necho "%s: simulated failure" >&2\nexit 1\n' "$tool" >"$FAILBIN/$tool"
 	chmod 755 "$FAILBIN/$tool"
 done
 NFT_FAILS=$TEST_DIR/nft-fails
 mkdir -p "$NFT_FAILS"
 ln -s "$FAILBIN/nft" "$NFT_FAILS/nft"
+NFT_IPTABLES_FAIL=$TEST_DIR/nft-iptables-fail
+mkdir -p "$NFT_IPTABLES_FAIL"
+for tool in nft iptables ip6tables; do
+	ln -s "$FAILBIN/$tool" "$NFT_IPTABLES_FAIL/$tool"
+done
 FALLBACK_CONF=$TEST_DIR/fallback.conf
 sed -e "s|^ALERT_COMMAND=.*|ALERT_COMMAND=cat >/dev/null|" "$CONF" >"$FALLBACK_CONF"
 chmod 644 "$FALLBACK_CONF"
 in_netns nft delete table inet vaultfs_kill_switch
-check "nft fallback: the network is open again" agent_connects
-if command -v iptables >/dev/null; then
-	PATH=$NFT_FAILS:$PATH in_netns "$KILL_SWITCH" --config "$FALLBACK_CONF" \
-		>"$TEST_DIR/fallback.out" 2>&1
-	rc=$?
-	diag "$(cat "$TEST_DIR/fallback.out")"
-	check "nft fallback: the kill switch exits 0" test "$rc" = 0
-	check "nft fallback: the summary names iptables and the nft failure" \
-		grep -Eq "^  network +ok +iptables drops every packet of uid $AGENT_UID \(nft could not" \
-		"$TEST_DIR/fallback.out"
-	check "nft fallback: the iptables rule is in place" \
-		in_netns iptables -C OUTPUT -m owner --uid-owner "$AGENT_UID" \
-		-m comment --comment vaultfs-kill-switch -j DROP
-	check_fails "nft fallback: the agent uid no longer reaches the listener" agent_connects
-fi
 
-# When nft and iptables both fail, the network step fails.
+# fallback_run NAME FAKES TOOL SUMMARY: run the kill switch with the fake
+# tools of directory FAKES first in PATH. TOOL must then cut the network,
+# with the summary's network line matching the regex SUMMARY. The rules
+# are removed at the end, so the next run starts with the network open.
+fallback_run() {
+	local name=$1 fakes=$2 tool=$3 summary=$4 out rc
+	out=$TEST_DIR/${name// /-}.out
+	check "$name: the network is open before" agent_connects
+	PATH=$fakes:$PATH in_netns "$KILL_SWITCH" --config "$FALLBACK_CONF" >"$out" 2>&1
+	rc=$?
+	diag "$(cat "$out")"
+	check "$name: the kill switch exits 0" test "$rc" = 0
+	check "$name: the summary names $tool and why" grep -Eq "$summary" "$out"
+	check "$name: the $tool rule is in place" \
+		in_netns "$tool" -C OUTPUT -m owner --uid-owner "$AGENT_UID" \
+		-m comment --comment vaultfs-kill-switch -j DROP
+	check_fails "$name: the agent uid no longer reaches the listener" agent_connects
+	in_netns "$tool" -D OUTPUT -m owner --uid-owner "$AGENT_UID" \
+		-m comment --comment vaultfs-kill-switch -j DROP
+	in_netns "${tool/iptables/ip6tables}" -D OUTPUT -m owner --uid-owner "$AGENT_UID" \
+		-m comment --comment vaultfs-kill-switch -j DROP
+}
+
+fallback_run "nft fallback" "$NFT_FAILS" iptables \
+	"^  network +ok +iptables drops every packet of uid $AGENT_UID \\(nft could not"
+
+# On a kernel without nf_tables, nft and Debian's iptables-nft both fail,
+# and only iptables-legacy can add the rule. Fake nft and iptables stand in
+# for that kernel here.
+fallback_run "legacy fallback" "$NFT_IPTABLES_FAIL" iptables-legacy \
+	"^  network +ok +iptables-legacy drops every packet of uid $AGENT_UID \\(nft could not.*, and iptables could not"
+
+# When nft, iptables and iptables-legacy all fail, the network step fails
+# and names each failure.
 PATH=$FAILBIN:$PATH in_netns "$KILL_SWITCH" --config "$FALLBACK_CONF" \
 	>"$TEST_DIR/no-firewall.out" 2>&1
 rc=$?
-check "nft and iptables failing: exit 1" test "$rc" = 1
-check "nft and iptables failing: network FAILED" \
-	grep -Eq "^  network +FAILED +iptables could not .*\(nft could not" "$TEST_DIR/no-firewall.out"
+check "no firewall tool working: exit 1" test "$rc" = 1
+check "no firewall tool working: network FAILED with each cause" \
+	grep -Eq "^  network +FAILED +nft could not .*, and iptables could not .*, and iptables-legacy could not" \
+	"$TEST_DIR/no-firewall.out"
 
 # Without systemd, the unit's cgroup is found wherever /proc/self/mountinfo
 # puts the cgroup2 mount. A mount namespace hides /sys/fs/cgroup and mounts
