@@ -252,7 +252,7 @@ static int read_proc_file(int dirfd, const char *name, char *buf, size_t size, s
         size_t n = 0;
         int fd, r = 0;
 
-        assert(dirfd >= 0);
+        assert(dirfd >= 0 || dirfd == AT_FDCWD);
         assert(name);
         assert(buf);
         assert(size > 1);
@@ -379,26 +379,33 @@ static int read_unit(int dirfd, pid_t tid, struct vf_caller *c, struct vf_err *e
         return 0;
 }
 
+/* Read the AppArmor label of task tid into c. dirfd is the task's /proc
+ * directory, or AT_FDCWD when the label is the only field to read, so that
+ * one open by full path replaces the open of the directory and the open
+ * below it. */
 static int read_label(int dirfd, pid_t tid, struct vf_caller *c, struct vf_err *e)
 {
-        char raw[LABEL_READ_MAX];
+        char raw[LABEL_READ_MAX], path[64];
         size_t len = 0;
         int r;
 
-        if (!caller_apparmor_enabled()) {
-                c->label_state = VF_LABEL_NO_APPARMOR;
-                c->label[0] = '\0';
-                c->mode[0] = '\0';
-                return 0;
-        }
+        assert(caller_apparmor_enabled());
 
         /* attr/apparmor/current is AppArmor's own file; kernels before 5.1
          * have only attr/current, which belongs to the first major LSM. This
-         * is the order libapparmor's aa_gettaskcon() tries them in. Reading
-         * through dirfd spares the two path walks of /proc/<tid>. */
-        r = read_proc_file(dirfd, "attr/apparmor/current", raw, sizeof(raw), &len);
-        if (r == -ENOENT)
-                r = read_proc_file(dirfd, "attr/current", raw, sizeof(raw), &len);
+         * is the order libapparmor's aa_gettaskcon() tries them in. */
+        if (dirfd == AT_FDCWD)
+                snprintf(path, sizeof(path), "/proc/%d/attr/apparmor/current", (int)tid);
+        else
+                snprintf(path, sizeof(path), "attr/apparmor/current");
+        r = read_proc_file(dirfd, path, raw, sizeof(raw), &len);
+        if (r == -ENOENT) {
+                if (dirfd == AT_FDCWD)
+                        snprintf(path, sizeof(path), "/proc/%d/attr/current", (int)tid);
+                else
+                        snprintf(path, sizeof(path), "attr/current");
+                r = read_proc_file(dirfd, path, raw, sizeof(raw), &len);
+        }
         if (r == -ENOENT || r == -ESRCH)
                 return vf_fail(e, -ESRCH, "task %d exited before its AppArmor label could be read",
                                (int)tid);
@@ -454,10 +461,22 @@ int caller_identify(pid_t tid, uid_t uid, gid_t gid, unsigned fields, struct vf_
                                "pid 0); run the daemon in the caller's pid namespace or a "
                                "parent of it");
 
-        /* Every read below goes through this directory fd, which stays bound
-         * to this task: after it exits, reads fail instead of reaching a new
-         * task that reuses the tid. Thread ids are valid here though /proc
-         * does not list them. */
+        /* A FUSE caller cannot exit before it gets the reply: once the
+         * daemon read the request, the kernel waits for the reply even
+         * after SIGKILL. So its tid names the same task until then.
+         * Without AppArmor and with no other field to read, nothing in
+         * /proc is needed. With the label alone, one open by full path
+         * reads it. */
+        if (fields == 0) {
+                if (!caller_apparmor_enabled())
+                        return 0;
+                return read_label(AT_FDCWD, tid, c, e);
+        }
+
+        /* Several files are read here, all through this directory fd, which
+         * stays bound to this task: should it exit all the same, reads fail
+         * instead of reaching a new task that reuses the tid. Thread ids are
+         * valid here though /proc does not list them. */
         r = snprintf(path, sizeof(path), "/proc/%d", (int)tid);
         assert(r > 0);
         assert((size_t)r < sizeof(path));
@@ -467,6 +486,7 @@ int caller_identify(pid_t tid, uid_t uid, gid_t gid, unsigned fields, struct vf_
                         return vf_fail(e, -ESRCH, "task %d no longer exists", (int)tid);
                 return vf_fail(e, -EIO, "cannot open %s: %s", path, strerror(errno));
         }
+        r = 0;
 
         if (fields & VF_CALLER_AUDIT) {
                 read_loginuid(dirfd, c);
@@ -479,7 +499,8 @@ int caller_identify(pid_t tid, uid_t uid, gid_t gid, unsigned fields, struct vf_
                         goto out;
         }
 
-        r = read_label(dirfd, tid, c, e);
+        if (caller_apparmor_enabled())
+                r = read_label(dirfd, tid, c, e);
 
 out:
         close(dirfd);

@@ -307,6 +307,22 @@ write_policy() {
 	chmod 0600 "$POLICY"
 }
 
+# run_daemon LOG ARG...: start vaultfs on $VAULT with the policy and the
+# extra ARGs, its output in LOG, and wait up to 10 s for the mount. Sets
+# vaultfs_pid, and fails when the mount does not appear.
+run_daemon() {
+	log=$1
+	shift
+	vaultfs --policy "$POLICY" "$@" --owner "$AGENT_USER" -f "$VAULT" >"$log" 2>&1 &
+	vaultfs_pid=$!
+	for _ in $(seq 50); do
+		grep -q " $VAULT fuse.vaultfs " /proc/mounts && return 0
+		kill -0 "$vaultfs_pid" 2>/dev/null || break
+		sleep 0.2
+	done
+	grep -q " $VAULT fuse.vaultfs " /proc/mounts
+}
+
 start_vault() {
 	printf 'correct horse battery staple\n' >"$WORK/passphrase"
 	chmod 0600 "$WORK/passphrase"
@@ -339,15 +355,7 @@ start_vault() {
 	# which --audit required does not accept as a record; best-effort
 	# serves, and the checks below read each record from the kernel log.
 	# Required mode is tested on the host, with auditd.
-	vaultfs --policy "$POLICY" --audit best-effort --owner "$AGENT_USER" -f "$VAULT" \
-		>"$WORK/vaultfs.log" 2>&1 &
-	vaultfs_pid=$!
-	for _ in $(seq 50); do
-		grep -q " $VAULT fuse.vaultfs " /proc/mounts && break
-		kill -0 "$vaultfs_pid" 2>/dev/null || break
-		sleep 0.2
-	done
-	if ! grep -q " $VAULT fuse.vaultfs " /proc/mounts; then
+	if ! run_daemon "$WORK/vaultfs.log" --audit best-effort; then
 		not_ok "vaultfs mounts $VAULT"
 		diag_file "$WORK/vaultfs.log"
 		bail_out "no mount"
@@ -613,6 +621,40 @@ test_seal() {
 	check "seal stops the daemon" sh -c "! kill -0 $vaultfs_pid 2>/dev/null"
 }
 
+# With --audit off and no unit= rule, the label is the only field the daemon
+# reads, and it reads it by its full path instead of through the task's
+# /proc directory. The same grants and denials hold there.
+test_label_only() {
+	if ! vaultctl unlock --passphrase-file "$WORK/passphrase" >"$WORK/unlock.log" 2>&1; then
+		not_ok "vaultctl unlock after seal"
+		diag_file "$WORK/unlock.log"
+		return
+	fi
+	ok "vaultctl unlock after seal"
+	if ! run_daemon "$WORK/vaultfs-off.log" --audit off; then
+		not_ok "vaultfs --audit off mounts $VAULT"
+		diag_file "$WORK/vaultfs-off.log"
+		return
+	fi
+	ok "vaultfs --audit off mounts $VAULT"
+
+	expect_read "label only: ai-agent reads github/token" github/token as_agent_in ai-agent
+	expect_read "label only: ai-agent//git reads github/token" github/token \
+		as_agent_in ai-agent//git
+	expect_denied "label only: ai-agent//git is denied db/password" db/password \
+		as_agent_in ai-agent//git
+	expect_denied "label only: unconfined root is denied github/token" github/token
+	expect_denied "label only: other-agent is denied github/token" github/token \
+		as_agent_in other-agent
+	expect_read "label only: other-agent reads other/token" other/token \
+		as_agent_in other-agent
+
+	kill "$vaultfs_pid"
+	wait "$vaultfs_pid" 2>/dev/null
+	check "label only: the daemon unmounts on SIGTERM" \
+		sh -c "! grep -q ' $VAULT ' /proc/mounts"
+}
+
 # The daemon's profile is minimal but complete: nothing the daemon did
 # during the run was denied.
 test_daemon_profile() {
@@ -641,6 +683,7 @@ main() {
 	test_complain_mode
 	test_key_and_store
 	test_seal
+	test_label_only
 	test_daemon_profile
 	finish
 }
