@@ -313,20 +313,20 @@ out:
         return r;
 }
 
-static int shm_store(const struct vf_keysource *ks, const uint8_t pk[VF_PUBLIC_KEY_BYTES],
-                     const uint8_t *sk, struct vf_err *e)
+/* Open the directory that will hold the key file of ks, and check that it
+ * is on a memory file system. Returns the directory fd and sets *base to the
+ * file's name in it, or returns -errno. */
+static int shm_open_parent(const struct vf_keysource *ks, const char **base, struct vf_err *e)
 {
         char dir[sizeof(ks->path)];
-        const char *base;
-        uint8_t *buf = NULL;
         struct statfs sfs;
         char *slash;
-        int dirfd, r;
+        int dirfd;
 
         memcpy(dir, ks->path, sizeof(dir));
         slash = strrchr(dir, '/');
         assert(slash); /* keysource_parse() accepts absolute paths only */
-        base = ks->path + (slash - dir) + 1;
+        *base = ks->path + (slash - dir) + 1;
         if (slash == dir)
                 slash[1] = '\0'; /* the parent is "/" */
         else
@@ -344,17 +344,32 @@ static int shm_store(const struct vf_keysource *ks, const uint8_t pk[VF_PUBLIC_K
          * the tmpfs is mounted with noswap (Linux 6.4 and later). ramfs never
          * swaps. */
         if (fstatfs(dirfd, &sfs) < 0) {
-                r = vf_fail(e, -errno, "cannot stat the file system of %s: %s", dir,
-                            strerror(errno));
-                goto out;
+                int r = vf_fail(e, -errno, "cannot stat the file system of %s: %s", dir,
+                                strerror(errno));
+
+                close(dirfd);
+                return r;
         }
         if (sfs.f_type != TMPFS_MAGIC && sfs.f_type != RAMFS_MAGIC) {
-                r = vf_fail(e, -EINVAL,
-                            "%s is not on tmpfs: the key must never reach a disk; choose a path "
-                            "under /dev/shm",
-                            ks->path);
-                goto out;
+                close(dirfd);
+                return vf_fail(e, -EINVAL,
+                               "%s is not on tmpfs: the key must never reach a disk; choose a "
+                               "path under /dev/shm",
+                               ks->path);
         }
+        return dirfd;
+}
+
+static int shm_store(const struct vf_keysource *ks, const uint8_t pk[VF_PUBLIC_KEY_BYTES],
+                     const uint8_t *sk, struct vf_err *e)
+{
+        const char *base;
+        uint8_t *buf = NULL;
+        int dirfd, r;
+
+        dirfd = shm_open_parent(ks, &base, e);
+        if (dirfd < 0)
+                return dirfd;
 
         buf = sodium_malloc(VF_KEYFILE_BYTES);
         if (!buf) {
@@ -827,6 +842,24 @@ int keysource_store(const struct vf_keysource *ks, const uint8_t pk[VF_PUBLIC_KE
         if (ks->kind == VF_KEY_SHM)
                 return shm_store(ks, pk, sk, e);
         return keyring_store(ks, pk, sk, e);
+}
+
+int keysource_check_target(const struct vf_keysource *ks, struct vf_err *e)
+{
+        const char *base;
+        int dirfd;
+
+        assert(ks);
+
+        /* The keyring takes any key its quota allows; only a key file's
+         * directory can be the wrong place. */
+        if (ks->kind != VF_KEY_SHM)
+                return 0;
+        dirfd = shm_open_parent(ks, &base, e);
+        if (dirfd < 0)
+                return dirfd;
+        close(dirfd);
+        return 0;
 }
 
 int keysource_present(const struct vf_keysource *ks)

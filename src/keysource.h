@@ -93,6 +93,11 @@ int keysource_present(const struct vf_keysource *ks);
  * read or replaced is no longer the vault's alone. */
 int keysource_check(const struct vf_keysource *ks, struct vf_err *e);
 
+/* Check, before anything is created, that keysource_store() could put a
+ * key in ks: for a key file, that its directory exists on a memory file
+ * system. Returns 0 or -errno. */
+int keysource_check_target(const struct vf_keysource *ks, struct vf_err *e);
+
 /* Destroy the key: overwrite the file with zeros, fsync and unlink it; or
  * revoke and unlink the keyring key. Returns 1 if a key was destroyed, 0 if
  * there was none, -errno on failure. */

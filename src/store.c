@@ -436,6 +436,20 @@ static int check_empty_dir(int dirfd, const char *path, struct vf_err *e)
         return r;
 }
 
+int store_check_creatable(const char *path, struct vf_err *e)
+{
+        int dirfd, r;
+
+        assert(path);
+
+        dirfd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (dirfd < 0)
+                return 0;
+        r = check_empty_dir(dirfd, path, e);
+        close(dirfd);
+        return r;
+}
+
 /* Open the directory for a new store at path, creating it when missing. */
 static int create_store_dir(const char *path, int *ret_fd, bool *created, struct vf_err *e)
 {

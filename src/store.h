@@ -46,6 +46,12 @@ struct vf_entry {
         ino_t ino;
 };
 
+/* Check, before anything is created, that store_create() would not refuse
+ * path for being a vault already or a directory that is not empty. Other
+ * problems with path are left to store_create() to report. Returns 0 or
+ * -errno. */
+int store_check_creatable(const char *path, struct vf_err *e);
+
 /* Create a new store at path (the directory may exist but must be empty) with
  * the public key and the wrapped private key. Mode 0700, files 0600. */
 int store_create(const char *path, const uint8_t pk[VF_PUBLIC_KEY_BYTES],

@@ -66,6 +66,7 @@ static int exit_status(int r)
         case EBADMSG:
         case EFBIG:
         case EEXIST:
+        case ENOTEMPTY:
         case ENOTDIR:
         case EISDIR:
         case ENAMETOOLONG:
@@ -201,6 +202,36 @@ static int parse_passphrase_options(const char *command, int argc, char **argv,
                                     argv + optind, 0, 0, NULL);
 }
 
+static int key_source_holds_key(const struct vf_keysource *ks,
+                                uint8_t held_pk[VF_PUBLIC_KEY_BYTES], struct vf_err *e);
+
+/* Parse the arguments of a command that takes only NAME (rm, get). It takes
+ * no option, so getopt rejects "-x" and "--json" as unknown options, and a
+ * NAME that starts with '-' goes after "--", as for add. Returns EX_OK and
+ * sets *name, or EX_USAGE. */
+static int parse_name_argument(const char *command, int argc, char **argv, const char **name)
+{
+        static const char *const argument_names[] = { "NAME" };
+        static const struct option no_options[] = { {} };
+        int r;
+
+        optind = 0; /* 0 makes glibc reinitialise, so options may follow arguments */
+        if (getopt_long(argc, argv, "", no_options, NULL) != -1) {
+                /* getopt named the option; a NAME that starts with '-' looks
+                 * like one. */
+                log_error("%s: a NAME that starts with '-' goes after --, as in vaultctl %s -- "
+                          "-NAME",
+                          command, command);
+                return usage_error(command, "NAME");
+        }
+        r = check_argument_count(command, "NAME", argc - optind, argv + optind, 1, 1,
+                                 argument_names);
+        if (r != EX_OK)
+                return r;
+        *name = argv[optind];
+        return EX_OK;
+}
+
 static int cmd_init(const struct options *o, int argc, char **argv)
 {
         const char *pass_file = NULL;
@@ -219,6 +250,33 @@ static int cmd_init(const struct options *o, int argc, char **argv)
         r = keysource_parse(o->keysource_spec, &ks, &e);
         if (r < 0)
                 return fail(r, &e);
+
+        /* What can fail without the passphrase fails before the prompt and
+         * before the store exists, so a failed init leaves nothing behind.
+         * Any key already in the key source belongs to another vault, since
+         * this one has no key yet, and init never takes it away. */
+        r = store_check_creatable(o->store_path, &e);
+        if (r < 0)
+                return fail(r, &e);
+        r = keysource_check_target(&ks, &e);
+        if (r < 0)
+                return fail(r, &e);
+        r = key_source_holds_key(&ks, pk, &e);
+        if (r < 0)
+                return fail(r, &e);
+        if (r > 0) {
+                char desc[VF_KEYSOURCE_DESC_MAX], seal[1024];
+
+                keysource_describe(&ks, desc, sizeof(desc));
+                r = vf_fail(&e, -EKEYREJECTED,
+                            "%s holds the key of another vault, and init never replaces it; "
+                            "give this vault a key source of its own, as in vaultctl --store %s "
+                            "--key-source shm:/dev/shm/vault-key-NAME init, or seal that vault "
+                            "first (%s)",
+                            desc, o->store_path,
+                            vaultctl_command(seal, sizeof(seal), NULL, desc, "seal", NULL));
+                return fail(r, &e);
+        }
 
         r = vf_read_passphrase(pass_file, "New vault passphrase: ", true, &pass, &pass_len, &e);
         if (r < 0)
@@ -244,8 +302,18 @@ static int cmd_init(const struct options *o, int argc, char **argv)
                 goto out;
 
         r = keysource_store(&ks, pk, sk, &e);
-        if (r < 0)
+        if (r < 0) {
+                /* The store exists now, so init cannot run again; unlock
+                 * loads its key once the key source works. */
+                char cause[sizeof(e.msg)], unlock_cmd[1024];
+
+                memcpy(cause, e.msg, sizeof(cause));
+                ks.store_path = o->store_path;
+                vf_fail(&e, r, "%s; the vault %s was created, so load its key with %s", cause,
+                        o->store_path,
+                        keysource_unlock_command(&ks, unlock_cmd, sizeof(unlock_cmd)));
                 goto out;
+        }
 
         printf("Created the vault %s and unlocked it into %s.\n", o->store_path,
                o->keysource_spec);
@@ -489,32 +557,31 @@ out:
 
 static int cmd_rm(const struct options *o, int argc, char **argv)
 {
-        static const char *const argument_names[] = { "NAME" };
         struct vf_store s = { .dirfd = -1, .secrets_fd = -1 };
         struct vf_err e = {};
+        const char *name;
         int r;
 
-        r = check_argument_count("rm", "NAME", argc - 1, argv + 1, 1, 1, argument_names);
+        r = parse_name_argument("rm", argc, argv, &name);
         if (r != EX_OK)
                 return r;
-        r = name_validate(argv[1], &e);
+        r = name_validate(name, &e);
         if (r < 0)
                 return fail(r, &e);
 
         r = open_store(o, &s, &e);
         if (r < 0)
                 return fail(r, &e);
-        r = store_remove(&s, argv[1], &e);
+        r = store_remove(&s, name, &e);
         store_close(&s);
         if (r < 0)
                 return fail(r, &e);
-        printf("Removed '%s'.\n", argv[1]);
+        printf("Removed '%s'.\n", name);
         return EX_OK;
 }
 
 static int cmd_get(const struct options *o, int argc, char **argv)
 {
-        static const char *const argument_names[] = { "NAME" };
         struct vf_store s = { .dirfd = -1, .secrets_fd = -1 };
         struct vf_caller caller;
         struct vf_err e = {}, ce = {};
@@ -523,10 +590,9 @@ static int cmd_get(const struct options *o, int argc, char **argv)
         size_t blob_len = 0, pt_len = 0;
         int r, ra;
 
-        r = check_argument_count("get", "NAME", argc - 1, argv + 1, 1, 1, argument_names);
+        r = parse_name_argument("get", argc, argv, &name);
         if (r != EX_OK)
                 return r;
-        name = argv[1];
         r = name_validate(name, &e);
         if (r < 0)
                 return fail(r, &e);
@@ -579,7 +645,15 @@ static int cmd_get(const struct options *o, int argc, char **argv)
 
 audit:
         ra = audit_access("get", name, r == 0, reason, &caller);
-        if (r == 0 && ra < 0) {
+        if (r == 0 && ra == -EPERM) {
+                /* The kernel takes records only from CAP_AUDIT_WRITE, so a
+                 * user who owns a store still cannot read from it. */
+                r = vf_fail(&e, ra,
+                            "the audit record for reading '%s' could not be written: it needs "
+                            "CAP_AUDIT_WRITE, which only root has; nothing was printed; run it "
+                            "with sudo",
+                            name);
+        } else if (r == 0 && ra < 0) {
                 /* audit_strerror() gives the fix for the two causes the
                  * kernel hides; for the rest, auditctl -s shows the state. */
                 r = vf_fail(&e, ra,
@@ -602,28 +676,40 @@ audit:
         return r < 0 ? fail(r, &e) : EX_OK;
 }
 
-/* Check that ks contains no key or the key of the store s. Returns 0, or
- * -EKEYREJECTED for the key of another vault, with a message whose fix seals
- * that vault first. A key that cannot be loaded is one that unlock may
- * replace. */
-static int check_key_source_free(const struct vf_keysource *ks, const struct vf_store *s,
-                                 struct vf_err *e)
+/* Load the key that ks contains, to learn its public key. Returns 1 and
+ * sets held_pk when a usable key is there, 0 when none is (a key that cannot
+ * be loaded is one that init and unlock may replace), or -ENOMEM. */
+static int key_source_holds_key(const struct vf_keysource *ks,
+                                uint8_t held_pk[VF_PUBLIC_KEY_BYTES], struct vf_err *e)
 {
-        uint8_t held_pk[VF_PUBLIC_KEY_BYTES];
         struct vf_err load_err = {};
         uint8_t *held_sk;
         int r;
 
         assert(ks);
-        assert(s);
 
         held_sk = sodium_malloc(VF_SECRET_KEY_BYTES);
         if (!held_sk)
                 return vf_fail(e, -ENOMEM, "cannot allocate locked memory for the key");
         r = keysource_load(ks, held_pk, held_sk, &load_err);
         sodium_free(held_sk);
-        if (r < 0)
-                return 0;
+        return r < 0 ? 0 : 1;
+}
+
+/* Check that ks contains no key or the key of the store s. Returns 0, or
+ * -EKEYREJECTED for the key of another vault, with a message whose fix seals
+ * that vault first. */
+static int check_key_source_free(const struct vf_keysource *ks, const struct vf_store *s,
+                                 struct vf_err *e)
+{
+        uint8_t held_pk[VF_PUBLIC_KEY_BYTES];
+        int r;
+
+        assert(s);
+
+        r = key_source_holds_key(ks, held_pk, e);
+        if (r <= 0)
+                return r;
         return keysource_match_vault(ks, held_pk, s->pk, s->path, e);
 }
 
@@ -988,7 +1074,8 @@ static const struct command_help {
           "Create the store and its key pair, wrap the private key with a passphrase,\n"
           "and load the key into the key source. The passphrase comes from the terminal\n"
           "without echo, or from the first line of FILE, which group and others must\n"
-          "not be able to read (chmod 600).\n" },
+          "not be able to read (chmod 600). A key source that already holds a key is\n"
+          "another vault's and is never overwritten (exit 78).\n" },
         { "add", "[--force] NAME [FILE|-]",
           "Seal a secret under NAME, from FILE or from standard input. An existing\n"
           "secret is replaced only with --force. A NAME that starts with '-' follows\n"
@@ -998,11 +1085,12 @@ static const struct command_help {
           "name. No key is needed and no secret is decrypted.\n" },
         { "rm", "NAME",
           "Remove a secret. An open through the mount fails at once; a reader that\n"
-          "already holds it open keeps reading the copy it was served.\n" },
+          "already holds it open keeps reading the copy it was served. A NAME that\n"
+          "starts with '-' follows \"--\".\n" },
         { "get", "NAME",
-          "Print a secret to standard output. It needs the unlocked key, and writes an\n"
-          "audit record as an open through the mount does: without that record,\n"
-          "nothing is printed (exit 69).\n" },
+          "Print a secret to standard output, as root. It needs the unlocked key, and\n"
+          "writes an audit record as an open through the mount does: without that\n"
+          "record, nothing is printed (exit 69, or 77 without root).\n" },
         { "unlock", "[--passphrase-file FILE]",
           "Unwrap the private key with the passphrase and load it into the key source\n"
           "again, after a seal or a reboot. A key source that holds another vault's\n"

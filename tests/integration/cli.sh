@@ -103,6 +103,48 @@ err=$(printf v | "${VCTL[@]}" add -dash - 2>&1 >/dev/null)
 check "add -dash exits 64" test "$?" = 64
 check "add -dash points to --" grep -qF -- "goes after --, as in vaultctl add -- -NAME" <<<"$err"
 check "add -- -dash adds the secret" sh -c 'printf v | "$@" add -- -dash -' sh "${VCTL[@]}"
+check "get -- -dash prints it" test "$("${VCTL[@]}" get -- -dash)" = v
+for command in get rm; do
+	err=$("${VCTL[@]}" "$command" -dash 2>&1 >/dev/null)
+	check "$command -dash exits 64" test "$?" = 64
+	check "$command -dash points to --" \
+		grep -qF -- "goes after --, as in vaultctl $command -- -NAME" <<<"$err"
+	err=$("${VCTL[@]}" "$command" --json github/token 2>&1 >/dev/null)
+	check "$command --json is an unknown option" \
+		grep -qxF -- "vaultctl: error: $command: unrecognized option '--json'" <<<"$err"
+done
+check "rm -- -dash removes it" "${VCTL[@]}" rm -- -dash
+check_fails "the secret -dash is gone" "${VCTL[@]}" get -- -dash
+
+# init checks the store path and the key source before it prompts for the
+# passphrase, so a failed init leaves nothing behind, and it never takes
+# the key of another vault.
+printf 'init passphrase\n' >"$TEST_DIR/init-pass"
+chmod 600 "$TEST_DIR/init-pass"
+before_key=$(sha256sum <"$KEY")
+err=$("$VAULTCTL" --store "$TEST_DIR/second" --key-source "$KEYSRC" init --passphrase-file "$TEST_DIR/init-pass" 2>&1 >/dev/null)
+check "init into another vault's key source exits 78" test "$?" = 78
+check "it says init never replaces that key" grep -q "init never replaces it" <<<"$err"
+check "it leaves that key as it was" test "$(sha256sum <"$KEY")" = "$before_key"
+check_fails "it creates no store" test -e "$TEST_DIR/second"
+disk_dir=
+for dir in "$TEST_DIR" /var/tmp "$PWD"; do
+	case $(stat -f -c %T "$dir") in
+	tmpfs | ramfs) ;;
+	*) disk_dir=$dir && break ;;
+	esac
+done
+check "a directory off tmpfs is found for the next check" test -n "$disk_dir"
+err=$("$VAULTCTL" --store "$TEST_DIR/third" --key-source "shm:$disk_dir/vaultfs-test-key.$$" \
+	init --passphrase-file "$TEST_DIR/init-pass" 2>&1 >/dev/null)
+check "init with a key file off tmpfs exits 65" test "$?" = 65
+check "it names tmpfs" grep -q "is not on tmpfs" <<<"$err"
+check_fails "it creates no store" test -e "$TEST_DIR/third"
+mkdir -p "$TEST_DIR/full" && touch "$TEST_DIR/full/file"
+"$VAULTCTL" --store "$TEST_DIR/full" --key-source "shm:/dev/shm/vaultfs-test-full.$$" \
+	init --passphrase-file "$TEST_DIR/init-pass" >/dev/null 2>&1
+check "init into a directory that is not empty exits 65" test "$?" = 65
+check_fails "it writes no key" test -e "/dev/shm/vaultfs-test-full.$$"
 err=$("${VCTL[@]}" init --passphrase-file 2>&1 >/dev/null)
 check "init --passphrase-file needs FILE" \
 	grep -qxF -- "vaultctl: error: init: option '--passphrase-file' requires an argument" <<<"$err"
@@ -306,6 +348,25 @@ rc=$?
 diag "$out"
 check "non-root status: exits 77, as list does" test "$rc" = 77
 check "non-root status: still reports the audit state" grep -q "^audit:" <<<"$out"
+# A user may keep a vault of its own, but the kernel takes audit records
+# only from root, so its get prints nothing and prints the reason.
+AGENT_DIR=$TEST_DIR/agent-home
+mkdir -p "$AGENT_DIR" && chown "$AGENT_UID:$AGENT_UID" "$AGENT_DIR"
+printf 'agent passphrase\n' >"$AGENT_DIR/pass"
+chown "$AGENT_UID:$AGENT_UID" "$AGENT_DIR/pass" && chmod 600 "$AGENT_DIR/pass"
+AGENT_VCTL=("$TEST_DIR/vaultctl" --store "$AGENT_DIR/store"
+	--key-source "shm:/dev/shm/vaultfs-test-agent-key.$$")
+add_cleanup "rm -f /dev/shm/vaultfs-test-agent-key.$$"
+as_agent "${AGENT_VCTL[@]}" init --passphrase-file "$AGENT_DIR/pass" >/dev/null 2>&1
+printf 'agent-value' >"$AGENT_DIR/value" && chown "$AGENT_UID:$AGENT_UID" "$AGENT_DIR/value"
+check "non-root init and add of its own vault" \
+	as_agent "${AGENT_VCTL[@]}" add agent/token "$AGENT_DIR/value"
+out=$(as_agent "${AGENT_VCTL[@]}" get agent/token 2>&1)
+rc=$?
+diag "$out"
+check "non-root get: exits 77" test "$rc" = 77
+check "non-root get: names CAP_AUDIT_WRITE" grep -q "CAP_AUDIT_WRITE" <<<"$out"
+check_fails "non-root get: prints no secret" grep -q agent-value <<<"$out"
 out=$(as_agent "$TEST_DIR/vaultctl" --key-source "$KEYSRC" seal 2>&1)
 rc=$?
 diag "$out"
