@@ -109,6 +109,19 @@ out=$(in_netns "$KILL_SWITCH" --config "$NO_ALERT_CONF" --dry-run 2>&1)
 rc=$?
 check "--dry-run without ALERT_COMMAND exits 1" test "$rc" = 1
 check "--dry-run without ALERT_COMMAND marks alert FAILED" grep -Eq "^  alert +FAILED" <<<"$out"
+check "--dry-run names every network fallback" grep -q "then iptables-legacy" <<<"$out"
+
+# A mistyped MOUNTPOINT fails the real seal, so its dry run fails too.
+TYPO_CONF=$TEST_DIR/typo.conf
+sed -e "s|^MOUNTPOINT=.*|MOUNTPOINT=$MNT-typo|" "$CONF" >"$TYPO_CONF"
+chmod 644 "$TYPO_CONF"
+out=$(in_netns "$KILL_SWITCH" --config "$TYPO_CONF" --dry-run 2>&1)
+rc=$?
+check "--dry-run with a MOUNTPOINT that is no mount exits 1" test "$rc" = 1
+check "--dry-run with a MOUNTPOINT that is no mount marks seal FAILED" \
+	grep -Eq "^  seal +FAILED +$MNT-typo is not a vaultfs mount now" <<<"$out"
+check "--dry-run with a MOUNTPOINT that is no mount leaves the vault mounted" \
+	grep -q " $MNT fuse.vaultfs " /proc/self/mounts
 
 # A missing config names the example to copy, here the source tree's.
 out=$(in_netns "$KILL_SWITCH" --config "$TEST_DIR/missing.conf" 2>&1)
