@@ -625,7 +625,7 @@ static int cmd_get(const struct options *o, int argc, char **argv)
         }
         r = load_key(o, &s, sk, &e);
         if (r < 0) {
-                reason = "no-key";
+                reason = r == -EKEYREJECTED ? "wrong-key" : "no-key";
                 goto audit;
         }
 
@@ -910,18 +910,32 @@ static int cmd_status(const struct options *o, int argc, char **argv)
                 char store_json[4096 * 6 + 1], keysource_json[4096 * 6 + 1];
                 const char *audit_json;
 
+                char error_json[sizeof(e.msg) * 6 + 3] = "null", pid_json[16] = "null";
+                const char *initialized_json;
+
                 json_escape(o->store_path, store_json, sizeof(store_json));
                 json_escape(o->keysource_spec, keysource_json, sizeof(keysource_json));
+
+                /* Unknown is null: a store that cannot be read may still be
+                 * a vault, and an unreadable audit status says nothing of
+                 * auditd. */
+                initialized_json = store_ok ? "true" : store_r == -ENOENT ? "false" : "null";
+                if (!store_ok) {
+                        error_json[0] = '"';
+                        json_escape(e.msg, error_json + 1, sizeof(error_json) - 2);
+                        strcat(error_json, "\"");
+                }
                 audit_json = "null";
-                if (audit_enabled >= 0)
+                if (audit_enabled >= 0) {
                         audit_json = audit_enabled ? "true" : "false";
-                printf("{\"store\": \"%s\", \"initialized\": %s, \"public_key\": \"%s\", "
-                       "\"secrets\": %lu, \"key_source\": \"%s\", \"key\": \"%s\", "
-                       "\"mounts\": [%s], \"other_vaults_mounts\": [%s], "
-                       "\"audit_enabled\": %s, \"auditd_pid\": %u}\n",
-                       store_json, store_ok ? "true" : "false", pk_hex, secrets,
-                       keysource_json, key_state, mounts.own.text, mounts.others.text,
-                       audit_json, auditd_pid);
+                        snprintf(pid_json, sizeof(pid_json), "%u", auditd_pid);
+                }
+                printf("{\"store\": \"%s\", \"initialized\": %s, \"store_error\": %s, "
+                       "\"public_key\": \"%s\", \"secrets\": %lu, \"key_source\": \"%s\", "
+                       "\"key\": \"%s\", \"mounts\": [%s], \"other_vaults_mounts\": [%s], "
+                       "\"audit_enabled\": %s, \"auditd_pid\": %s}\n",
+                       store_json, initialized_json, error_json, pk_hex, secrets, keysource_json,
+                       key_state, mounts.own.text, mounts.others.text, audit_json, pid_json);
         } else {
                 printf("store:       %s (%s)\n", o->store_path,
                        store_ok ? "initialized" : e.msg);

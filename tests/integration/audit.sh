@@ -49,6 +49,16 @@ check_fails "no record holds a secret byte" \
 admin=$(find_record "op=get secret=\"audit/$marker\".*res=success")
 check "vaultctl get is audited" test -n "$admin"
 
+# A get with another vault's key source is denied and audited as wrong-key.
+OTHER_KEY=/dev/shm/vaultfs-test-other-key.$$
+add_cleanup "rm -f '$OTHER_KEY'"
+"$VAULTCTL" --store "$TEST_DIR/other-store" --key-source "shm:$OTHER_KEY" \
+	init --passphrase-file "$PASSFILE" >/dev/null
+"$VAULTCTL" --store "$STORE" --key-source "shm:$OTHER_KEY" get "audit/$marker" >/dev/null 2>&1
+check "get with another vault's key exits 78" test "$?" = 78
+wrong=$(find_record "op=get secret=\"audit/$marker\" reason=wrong-key.*res=failed")
+check "it is audited with reason wrong-key" test -n "$wrong"
+
 # Audit unavailable: the daemon without CAP_AUDIT_WRITE cannot send records.
 kill "$VAULTFS_PID"; wait "$VAULTFS_PID" 2>/dev/null
 umount -l "$MNT" 2>/dev/null

@@ -348,6 +348,12 @@ rc=$?
 diag "$out"
 check "non-root status: exits 77, as list does" test "$rc" = 77
 check "non-root status: still reports the audit state" grep -q "^audit:" <<<"$out"
+out=$(as_agent "$TEST_DIR/vaultctl" --store "$STORE" status --json 2>/dev/null)
+diag "$out"
+check "non-root status --json: initialized and auditd_pid are unknown, not false and 0" \
+	python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["initialized"] is None and d["auditd_pid"] is None, d' <<<"$out"
+check "non-root status --json: store_error gives the reason" \
+	python3 -c 'import json,sys; d=json.load(sys.stdin); assert "store" in d["store_error"] and "owner" in d["store_error"], d' <<<"$out"
 # A user may keep a vault of its own, but the kernel takes audit records
 # only from root, so its get prints nothing and prints the reason.
 AGENT_DIR=$TEST_DIR/agent-home
