@@ -797,9 +797,11 @@ int keysource_match_vault(const struct vf_keysource *ks, const uint8_t pk[VF_PUB
 
         keysource_describe(ks, desc, sizeof(desc));
         return vf_fail(e, -EKEYREJECTED,
-                       "the key in %s belongs to another vault than %s; to replace it, seal "
+                       "the key in %s belongs to another vault than %s; if --key-source is "
+                       "mistyped, pass the one %s was unlocked into; to replace that key, seal "
                        "that vault (%s), then run %s; or give %s a key source of its own",
-                       desc, store_path, vaultctl_command(seal, sizeof(seal), NULL, desc, "seal", NULL),
+                       desc, store_path, store_path,
+                       vaultctl_command(seal, sizeof(seal), NULL, desc, "seal", NULL),
                        vaultctl_command(unlock, sizeof(unlock), store_path, desc, "unlock", NULL),
                        store_path);
 }

@@ -264,6 +264,24 @@ static int cmd_init(const struct options *o, int argc, char **argv)
         r = key_source_holds_key(&ks, pk, &e);
         if (r < 0)
                 return fail(r, &e);
+        if (r == 0 && keysource_present(&ks) > 0) {
+                char desc[VF_KEYSOURCE_DESC_MAX];
+                struct vf_err load_err = {};
+                uint8_t *probe = sodium_malloc(VF_SECRET_KEY_BYTES);
+
+                /* A key this user cannot load may still be another user's
+                 * live key, or a stale one that only its owner may remove. */
+                if (probe)
+                        (void)keysource_load(&ks, pk, probe, &load_err);
+                sodium_free(probe);
+                keysource_describe(&ks, desc, sizeof(desc));
+                r = vf_fail(&e, -EKEYREJECTED,
+                            "%s already holds a key that this user cannot load (%s), and init "
+                            "never replaces one; give this vault a key source of its own, or "
+                            "have the key's owner remove it if it is stale",
+                            desc, load_err.msg[0] ? load_err.msg : "unknown reason");
+                return fail(r, &e);
+        }
         if (r > 0) {
                 char desc[VF_KEYSOURCE_DESC_MAX], seal[1024];
 
@@ -625,7 +643,12 @@ static int cmd_get(const struct options *o, int argc, char **argv)
         }
         r = load_key(o, &s, sk, &e);
         if (r < 0) {
-                reason = r == -EKEYREJECTED ? "wrong-key" : "no-key";
+                if (r == -EKEYREJECTED)
+                        reason = "wrong-key";
+                else if (r == -ENOENT)
+                        reason = "no-key";
+                else
+                        reason = "bad-key";
                 goto audit;
         }
 
@@ -917,9 +940,14 @@ static int cmd_status(const struct options *o, int argc, char **argv)
                 json_escape(o->keysource_spec, keysource_json, sizeof(keysource_json));
 
                 /* Unknown is null: a store that cannot be read may still be
-                 * a vault, and an unreadable audit status says nothing of
+                 * a vault, and an unreadable audit status tells nothing of
                  * auditd. */
-                initialized_json = store_ok ? "true" : store_r == -ENOENT ? "false" : "null";
+                if (store_ok)
+                        initialized_json = "true";
+                else if (store_r == -ENOENT)
+                        initialized_json = "false";
+                else
+                        initialized_json = "null";
                 if (!store_ok) {
                         error_json[0] = '"';
                         json_escape(e.msg, error_json + 1, sizeof(error_json) - 2);

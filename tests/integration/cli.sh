@@ -367,6 +367,14 @@ as_agent "${AGENT_VCTL[@]}" init --passphrase-file "$AGENT_DIR/pass" >/dev/null 
 printf 'agent-value' >"$AGENT_DIR/value" && chown "$AGENT_UID:$AGENT_UID" "$AGENT_DIR/value"
 check "non-root init and add of its own vault" \
 	as_agent "${AGENT_VCTL[@]}" add agent/token "$AGENT_DIR/value"
+out=$(as_agent "$TEST_DIR/vaultctl" --store "$AGENT_DIR/second" --key-source "$KEYSRC" \
+	init --passphrase-file "$AGENT_DIR/pass" 2>&1)
+rc=$?
+diag "$out"
+check "non-root init into root's key source: exits 78" test "$rc" = 78
+check "non-root init into root's key source: says it cannot load that key" \
+	grep -q "already holds a key that this user cannot load" <<<"$out"
+check_fails "non-root init into root's key source: creates no store" test -e "$AGENT_DIR/second"
 out=$(as_agent "${AGENT_VCTL[@]}" get agent/token 2>&1)
 rc=$?
 diag "$out"

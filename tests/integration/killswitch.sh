@@ -123,6 +123,18 @@ check "--dry-run with a MOUNTPOINT that is no mount marks seal FAILED" \
 check "--dry-run with a MOUNTPOINT that is no mount leaves the vault mounted" \
 	grep -q " $MNT fuse.vaultfs " /proc/self/mounts
 
+# A key source that vaultctl rejects, or no vaultctl at all, fails the
+# real seal too.
+for setting in "KEY_SOURCE=bogus:key" "VAULTCTL=$TEST_DIR/no-such-vaultctl"; do
+	sed -e "/^${setting%%=*}=/d" "$CONF" >"$TYPO_CONF"
+	printf '%s\n' "$setting" >>"$TYPO_CONF"
+	out=$(in_netns "$KILL_SWITCH" --config "$TYPO_CONF" --dry-run 2>&1)
+	rc=$?
+	check "--dry-run with $setting exits 1" test "$rc" = 1
+	check "--dry-run with $setting marks seal FAILED" \
+		grep -Eq "^  seal +FAILED .*check (${setting%%=*} |it )in" <<<"$out"
+done
+
 # A missing config names the example to copy, here the source tree's.
 out=$(in_netns "$KILL_SWITCH" --config "$TEST_DIR/missing.conf" 2>&1)
 rc=$?
