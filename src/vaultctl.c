@@ -205,6 +205,18 @@ static int parse_passphrase_options(const char *command, int argc, char **argv,
 static int key_source_holds_key(const struct vf_keysource *ks,
                                 uint8_t held_pk[VF_PUBLIC_KEY_BYTES], struct vf_err *e);
 
+/* After getopt rejected an option of command: a NAME that starts with a
+ * single '-' looks like a bundle of short options (getopt then sets optopt
+ * to the first letter), so say where such a NAME goes. An unknown long
+ * option, which leaves optopt 0, is a mistyped option, not a NAME. */
+static void hint_dash_name(const char *command)
+{
+        if (optopt != 0)
+                log_error("%s: a NAME that starts with '-' goes after --, as in vaultctl %s -- "
+                          "-NAME",
+                          command, command);
+}
+
 /* Parse the arguments of a command that takes only NAME (rm, get). It takes
  * no option, so getopt rejects "-x" and "--json" as unknown options, and a
  * NAME that starts with '-' goes after "--", as for add. Returns EX_OK and
@@ -217,11 +229,7 @@ static int parse_name_argument(const char *command, int argc, char **argv, const
 
         optind = 0; /* 0 makes glibc reinitialise, so options may follow arguments */
         if (getopt_long(argc, argv, "", no_options, NULL) != -1) {
-                /* getopt named the option; a NAME that starts with '-' looks
-                 * like one. */
-                log_error("%s: a NAME that starts with '-' goes after --, as in vaultctl %s -- "
-                          "-NAME",
-                          command, command);
+                hint_dash_name(command);
                 return usage_error(command, "NAME");
         }
         r = check_argument_count(command, "NAME", argc - optind, argv + optind, 1, 1,
@@ -417,16 +425,14 @@ static int cmd_add(const struct options *o, int argc, char **argv)
         const char *name, *path;
         uint8_t *pt = NULL, *blob = NULL;
         size_t pt_len = 0, blob_len = 0;
-        bool force = false;
+        struct vf_entry entry;
+        bool force = false, replacing = false;
         int c, r;
 
         optind = 0; /* 0 makes glibc reinitialise, so options may follow arguments */
         while ((c = getopt_long(argc, argv, "f", longopts, NULL)) != -1) {
                 if (c != 'f') {
-                        /* getopt named the option; a NAME that starts with
-                         * '-' looks like one. */
-                        log_error("add: a NAME that starts with '-' goes after --, as in "
-                                  "vaultctl add -- -NAME");
+                        hint_dash_name("add");
                         return usage_error("add", ADD_SYNOPSIS);
                 }
                 force = true;
@@ -447,15 +453,14 @@ static int cmd_add(const struct options *o, int argc, char **argv)
         if (r < 0)
                 return fail(r, &e);
 
-        if (!force) {
-                struct vf_entry entry;
-
-                if (store_stat(&s, name, &entry) == 0 && !entry.is_dir) {
+        if (store_stat(&s, name, &entry) == 0 && !entry.is_dir) {
+                if (!force) {
                         r = vf_fail(&e, -EEXIST,
                                     "secret '%s' already exists; pass --force to replace it",
                                     name);
                         goto out;
                 }
+                replacing = true;
         }
 
         r = read_secret(name, path, &pt, &pt_len, &e);
@@ -470,7 +475,7 @@ static int cmd_add(const struct options *o, int argc, char **argv)
         if (r < 0)
                 goto out;
 
-        printf("%s '%s' (%zu byte%s).\n", force ? "Stored" : "Added", name, pt_len,
+        printf("%s '%s' (%zu byte%s).\n", replacing ? "Replaced" : "Added", name, pt_len,
                pt_len == 1 ? "" : "s");
 
 out:

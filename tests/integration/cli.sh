@@ -112,9 +112,16 @@ for command in get rm; do
 	err=$("${VCTL[@]}" "$command" --json github/token 2>&1 >/dev/null)
 	check "$command --json is an unknown option" \
 		grep -qxF -- "vaultctl: error: $command: unrecognized option '--json'" <<<"$err"
+	check_fails "$command --json gets no hint about a NAME that starts with -" \
+		grep -q "goes after --" <<<"$err"
 done
 check "rm -- -dash removes it" "${VCTL[@]}" rm -- -dash
 check_fails "the secret -dash is gone" "${VCTL[@]}" get -- -dash
+out=$(printf w | "${VCTL[@]}" add --force -- -dash -)
+check "add --force of a new secret says Added" grep -q "^Added '-dash'" <<<"$out"
+out=$(printf w | "${VCTL[@]}" add --force -- -dash -)
+check "add --force over an existing secret says Replaced" grep -q "^Replaced '-dash'" <<<"$out"
+"${VCTL[@]}" rm -- -dash >/dev/null
 
 # init checks the store path and the key source before it prompts for the
 # passphrase, so a failed init leaves nothing behind, and it never takes

@@ -97,6 +97,10 @@ check "--dry-run prints the seal in its plan" grep -q "would seal the vault" <<<
 check "--dry-run prints the network rule in its plan" grep -q "skuid $AGENT_UID" <<<"$out"
 check "--dry-run keeps a # inside ALERT_COMMAND" \
 	grep -Fq "alert    planned  { echo '\"channel\":\"#security\"'; cat; } > $TEST_DIR/alert.txt" <<<"$out"
+alert_line=$(sed -n '/would send the alert/{n;s/^    //;p}' <<<"$out")
+check "--dry-run's alert line runs as pasted" \
+	bash -c "echo pasted | $alert_line && grep -q '^pasted\$' '$TEST_DIR/alert.txt'"
+rm -f "$TEST_DIR/alert.txt"
 check "--dry-run leaves the vault mounted" grep -q " $MNT fuse.vaultfs " /proc/self/mounts
 check "--dry-run leaves the agent running" alive "$AGENT_SLEEP"
 check "--dry-run leaves the network open" agent_connects
