@@ -205,10 +205,10 @@ static int parse_passphrase_options(const char *command, int argc, char **argv,
 static int key_source_holds_key(const struct vf_keysource *ks,
                                 uint8_t held_pk[VF_PUBLIC_KEY_BYTES], struct vf_err *e);
 
-/* After getopt rejected an option of command: a NAME that starts with a
- * single '-' looks like a bundle of short options (getopt then sets optopt
- * to the first letter), so say where such a NAME goes. An unknown long
- * option, which leaves optopt 0, is a mistyped option, not a NAME. */
+/* Print, after getopt rejected an option of command, where a NAME that
+ * starts with '-' goes. getopt reads such a NAME as short options and sets
+ * optopt to the first letter; an unknown long option leaves optopt 0 and is
+ * a mistyped option, not a NAME, so it gets no hint. */
 static void hint_dash_name(const char *command)
 {
         if (optopt != 0)
@@ -945,8 +945,8 @@ static int cmd_status(const struct options *o, int argc, char **argv)
                 json_escape(o->keysource_spec, keysource_json, sizeof(keysource_json));
 
                 /* Unknown is null: a store that cannot be read may still be
-                 * a vault, and an unreadable audit status tells nothing of
-                 * auditd. */
+                 * a vault, and without the audit status auditd's pid is not
+                 * known either. */
                 if (store_ok)
                         initialized_json = "true";
                 else if (store_r == -ENOENT)
