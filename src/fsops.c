@@ -48,6 +48,7 @@ struct vf_buffer_pool {
 
 int fsops_init(struct vf_daemon *d, const struct vf_daemon_config *cfg, struct vf_err *e)
 {
+        pthread_rwlockattr_t lock_attr;
         uint8_t pk[VF_PUBLIC_KEY_BYTES];
         int r;
 
@@ -62,7 +63,14 @@ int fsops_init(struct vf_daemon *d, const struct vf_daemon_config *cfg, struct v
         d->owner_gid = cfg->owner_gid;
         if (cfg->mountpoint)
                 snprintf(d->mountpoint, sizeof(d->mountpoint), "%s", cfg->mountpoint);
-        pthread_rwlock_init(&d->lock, NULL);
+        /* glibc's default rwlock lets new readers in while a writer waits,
+         * so a steady stream of opens could hold fsops_seal() off without
+         * end. A waiting writer goes first here. No thread takes d->lock
+         * twice, which this kind of lock would deadlock on. */
+        pthread_rwlockattr_init(&lock_attr);
+        pthread_rwlockattr_setkind_np(&lock_attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+        pthread_rwlock_init(&d->lock, &lock_attr);
+        pthread_rwlockattr_destroy(&lock_attr);
         pthread_mutex_init(&d->handles_lock, NULL);
         pthread_mutex_init(&d->key_cache_lock, NULL);
         pthread_mutex_init(&d->pool_lock, NULL);
