@@ -105,11 +105,52 @@ static int fail(int r, const struct vf_err *e)
 /* The synopsis of the global options, for usage errors before a command. */
 #define GLOBAL_SYNOPSIS "[--store DIR] [--key-source SPEC] COMMAND [ARGS]"
 
+/* The arguments after the command name, for usage_error(). */
+static int command_argc;
+static char **command_argv;
+
+/* Find the global option that arg gives, which goes before the command, and
+ * return it with its synopsis, such as "--store DIR", or NULL for another
+ * argument. */
+static const char *global_option_synopsis(const char *arg)
+{
+        static const struct {
+                const char *name, *synopsis;
+        } globals[] = {
+                { "--store", "--store DIR" },
+                { "--key-source", "--key-source SPEC" },
+        };
+
+        for (size_t i = 0; i < sizeof(globals) / sizeof(globals[0]); i++) {
+                size_t len = strlen(globals[i].name);
+
+                if (strncmp(arg, globals[i].name, len) == 0 &&
+                    (arg[len] == '\0' || arg[len] == '='))
+                        return globals[i].synopsis;
+        }
+        return NULL;
+}
+
 /* Print the usage line of command (NULL for the global options) after the
  * line that names the problem, and return EX_USAGE. getopt prints that line
  * for an invalid option, and usage_error_reason() for everything else. */
 static int usage_error(const char *command, const char *synopsis)
 {
+        /* "vaultctl list --store DIR" is a common slip: getopt of the
+         * command rejects the global option without saying where it goes. */
+        for (int i = 1; command && i < command_argc; i++) {
+                const char *global;
+
+                if (strcmp(command_argv[i], "--") == 0)
+                        break;
+                global = global_option_synopsis(command_argv[i]);
+                if (global) {
+                        log_error("%s: %s is a global option, so it goes before the command, "
+                                  "as in vaultctl %s %s",
+                                  command, global, global, command);
+                        break;
+                }
+        }
         log_error("usage: vaultctl %s%s%s; run vaultctl --help for every command and option",
                   command ? command : "", command ? " " : "", synopsis);
         return EX_USAGE;
@@ -1263,6 +1304,8 @@ int main(int argc, char **argv)
                 snprintf(command_name, sizeof(command_name), "vaultctl: error: %s",
                          commands[i].name);
                 argv[optind] = command_name;
+                command_argc = argc - optind;
+                command_argv = argv + optind;
                 return commands[i].run(&o, argc - optind, argv + optind);
         }
 

@@ -116,6 +116,10 @@ for command in get rm; do
 		grep -q "goes after --" <<<"$err"
 done
 check "rm -- -dash removes it" "${VCTL[@]}" rm -- -dash
+err=$("$VAULTCTL" list --store "$STORE" 2>&1 >/dev/null)
+check "list --store DIR exits 64" test "$?" = 64
+check "list --store DIR says global options go before the command" \
+	grep -qF -- "--store DIR is a global option, so it goes before the command, as in vaultctl --store DIR list" <<<"$err"
 check_fails "the secret -dash is gone" "${VCTL[@]}" get -- -dash
 out=$(printf w | "${VCTL[@]}" add --force -- -dash -)
 check "add --force of a new secret says Added" grep -q "^Added '-dash'" <<<"$out"
