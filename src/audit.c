@@ -345,7 +345,7 @@ int vf_audit_open(enum vf_audit_mode mode, struct vf_err *e)
 
         audit_close(audit_fd);
         audit_fd = -1;
-        audit_mode = mode;
+        __atomic_store_n(&audit_mode, mode, __ATOMIC_RELEASE);
         status.checked_ns = 0;
         status.enabled = -1;
         status.last_error = 0;
@@ -508,17 +508,13 @@ char *audit_format_access(const char *op, const char *name, const char *reason,
         return msg;
 }
 
-/* Whether records are off, so that a caller may skip formatting one. The
- * mode changes only in vf_audit_open(), so a result that is stale by the
- * time it is used is the one write_record() would give a moment later. */
+/* Return whether records are off, so that a caller may skip formatting one.
+ * It reads the mode without audit_lock, which a record being sent holds for
+ * its whole netlink round trip, so that formatting does not wait for it. The
+ * mode changes only in vf_audit_open(), with an atomic store. */
 static bool records_off(void)
 {
-        bool off;
-
-        pthread_mutex_lock(&audit_lock);
-        off = audit_mode == VF_AUDIT_OFF;
-        pthread_mutex_unlock(&audit_lock);
-        return off;
+        return __atomic_load_n(&audit_mode, __ATOMIC_ACQUIRE) == VF_AUDIT_OFF;
 }
 
 int audit_access(const char *op, const char *name, bool granted, const char *reason,

@@ -243,13 +243,32 @@ static int parse_passphrase_options(const char *command, int argc, char **argv,
                                     argv + optind, 0, 0, NULL);
 }
 
+/* Load the key that ks contains, to learn its public key. Returns 1 and sets
+ * held_pk when a usable key is there, 0 when none is, or -ENOMEM. A key that
+ * cannot be loaded counts as none, and load_err, when not NULL, gets the
+ * reason. */
 static int key_source_holds_key(const struct vf_keysource *ks,
-                                uint8_t held_pk[VF_PUBLIC_KEY_BYTES], struct vf_err *e);
+                                uint8_t held_pk[VF_PUBLIC_KEY_BYTES], struct vf_err *load_err,
+                                struct vf_err *e)
+{
+        struct vf_err ignored = {};
+        uint8_t *held_sk;
+        int r;
+
+        assert(ks);
+
+        held_sk = sodium_malloc(VF_SECRET_KEY_BYTES);
+        if (!held_sk)
+                return vf_fail(e, -ENOMEM, "cannot allocate locked memory for the key");
+        r = keysource_load(ks, held_pk, held_sk, load_err ? load_err : &ignored);
+        sodium_free(held_sk);
+        return r < 0 ? 0 : 1;
+}
 
 /* Print, after getopt rejected an option of command, where a NAME that
  * starts with '-' goes. getopt reads such a NAME as short options and sets
- * optopt to the first letter; an unknown long option leaves optopt 0 and is
- * a mistyped option, not a NAME, so it gets no hint. */
+ * optopt to its first letter. An unknown long option leaves optopt 0, so a
+ * mistyped option gets no hint. */
 static void hint_dash_name(const char *command)
 {
         if (optopt != 0)
@@ -285,7 +304,7 @@ static int cmd_init(const struct options *o, int argc, char **argv)
 {
         const char *pass_file = NULL;
         struct vf_keysource ks;
-        struct vf_err e = {};
+        struct vf_err e = {}, load_err = {};
         uint8_t pk[VF_PUBLIC_KEY_BYTES], wrapped[VF_WRAPPED_BYTES];
         uint8_t *sk = NULL;
         char *pass = NULL, unlock[8192];
@@ -310,19 +329,14 @@ static int cmd_init(const struct options *o, int argc, char **argv)
         r = keysource_check_target(&ks, &e);
         if (r < 0)
                 return fail(r, &e);
-        r = key_source_holds_key(&ks, pk, &e);
+        r = key_source_holds_key(&ks, pk, &load_err, &e);
         if (r < 0)
                 return fail(r, &e);
         if (r == 0 && keysource_present(&ks) > 0) {
                 char desc[VF_KEYSOURCE_DESC_MAX];
-                struct vf_err load_err = {};
-                uint8_t *probe = sodium_malloc(VF_SECRET_KEY_BYTES);
 
                 /* A key this user cannot load may still be another user's
                  * live key, or a stale one that only its owner may remove. */
-                if (probe)
-                        (void)keysource_load(&ks, pk, probe, &load_err);
-                sodium_free(probe);
                 keysource_describe(&ks, desc, sizeof(desc));
                 r = vf_fail(&e, -EKEYREJECTED,
                             "%s already holds a key that this user cannot load (%s), and init "
@@ -745,26 +759,6 @@ audit:
         return r < 0 ? fail(r, &e) : EX_OK;
 }
 
-/* Load the key that ks contains, to learn its public key. Returns 1 and
- * sets held_pk when a usable key is there, 0 when none is (a key that cannot
- * be loaded is one that init and unlock may replace), or -ENOMEM. */
-static int key_source_holds_key(const struct vf_keysource *ks,
-                                uint8_t held_pk[VF_PUBLIC_KEY_BYTES], struct vf_err *e)
-{
-        struct vf_err load_err = {};
-        uint8_t *held_sk;
-        int r;
-
-        assert(ks);
-
-        held_sk = sodium_malloc(VF_SECRET_KEY_BYTES);
-        if (!held_sk)
-                return vf_fail(e, -ENOMEM, "cannot allocate locked memory for the key");
-        r = keysource_load(ks, held_pk, held_sk, &load_err);
-        sodium_free(held_sk);
-        return r < 0 ? 0 : 1;
-}
-
 /* Check that ks contains no key or the key of the store s. Returns 0, or
  * -EKEYREJECTED for the key of another vault, with a message whose fix seals
  * that vault first. */
@@ -776,7 +770,7 @@ static int check_key_source_free(const struct vf_keysource *ks, const struct vf_
 
         assert(s);
 
-        r = key_source_holds_key(ks, held_pk, e);
+        r = key_source_holds_key(ks, held_pk, NULL, e);
         if (r <= 0)
                 return r;
         return keysource_match_vault(ks, held_pk, s->pk, s->path, e);
