@@ -11,22 +11,7 @@
 #include <unistd.h>
 
 #include "fsops.h"
-
-/* The file key cache is 4-way set-associative over each file's ephemeral
- * public key: 4096 sets x 4 ways x 64 bytes is 1 MiB of locked memory, for
- * up to 16 384 files. A miss costs one X25519 (about 80 us on the machine in
- * docs/BENCHMARKS.md). */
-#define KEY_CACHE_SETS 4096
-#define KEY_CACHE_WAYS 4
-
-struct vf_key_cache {
-        struct {
-                uint8_t epk[VF_PUBLIC_KEY_BYTES];
-                uint8_t key[VF_SECRET_FILE_KEY_BYTES];
-        } entries[KEY_CACHE_SETS][KEY_CACHE_WAYS];
-        uint8_t used[KEY_CACHE_SETS]; /* filled ways of each set */
-        uint8_t next[KEY_CACHE_SETS]; /* the way the next insert replaces, once full */
-};
+#include "keycache.h"
 
 /* The buffer pool keeps wiped buffers of 1, 2, 4 ... 32 pages, each less the
  * 16-byte canary that sodium_malloc() puts before the buffer, so a buffer
@@ -115,16 +100,14 @@ int fsops_init(struct vf_daemon *d, const struct vf_daemon_config *cfg, struct v
         if (r < 0)
                 goto fail;
 
-        d->key_cache = sodium_malloc(sizeof(*d->key_cache));
+        d->key_cache = keycache_new();
         d->pool = calloc(1, sizeof(*d->pool));
         if (!d->key_cache || !d->pool) {
                 r = vf_fail(e, -ENOMEM, "cannot allocate %zu bytes of locked memory for the "
                                         "file key cache (check RLIMIT_MEMLOCK)",
-                            sizeof(*d->key_cache));
+                            keycache_size());
                 goto fail;
         }
-        memset(d->key_cache->used, 0, sizeof(d->key_cache->used));
-        memset(d->key_cache->next, 0, sizeof(d->key_cache->next));
         d->pool->page = (size_t)sysconf(_SC_PAGESIZE);
 
         /* A key from another vault would decrypt nothing, so report it at
@@ -164,8 +147,8 @@ int fsops_relock(struct vf_daemon *d)
                 return 0;
         if (sodium_mlock(d->sk, VF_SECRET_KEY_BYTES) < 0)
                 return -errno;
-        if (d->key_cache && sodium_mlock(d->key_cache, sizeof(*d->key_cache)) < 0)
-                return -errno;
+        if (d->key_cache)
+                return keycache_relock(d->key_cache);
         return 0;
 }
 
@@ -263,53 +246,25 @@ static void handle_unlink(struct vf_daemon *d, struct vf_handle *h, uint8_t **bu
         pthread_mutex_unlock(&d->handles_lock);
 }
 
-static size_t key_cache_set(const uint8_t *epk)
-{
-        uint32_t bits;
-
-        /* An ephemeral public key is uniformly distributed, so any of its
-         * bytes spread the sets evenly. */
-        memcpy(&bits, epk, sizeof(bits));
-        return bits % KEY_CACHE_SETS;
-}
-
 /* Copy the cached file key for epk into key. Called with d->lock shared. */
 static bool key_cache_get(struct vf_daemon *d, const uint8_t *epk,
                           uint8_t key[VF_SECRET_FILE_KEY_BYTES])
 {
-        size_t set = key_cache_set(epk);
-        bool found = false;
+        bool found;
 
         pthread_mutex_lock(&d->key_cache_lock);
-        for (unsigned way = 0; way < d->key_cache->used[set]; way++) {
-                if (memcmp(d->key_cache->entries[set][way].epk, epk, VF_PUBLIC_KEY_BYTES) == 0) {
-                        memcpy(key, d->key_cache->entries[set][way].key, VF_SECRET_FILE_KEY_BYTES);
-                        found = true;
-                        break;
-                }
-        }
+        found = keycache_get(d->key_cache, epk, key);
         pthread_mutex_unlock(&d->key_cache_lock);
         return found;
 }
 
 /* Cache the key of a file that just authenticated. Called with d->lock
- * shared. Two threads may insert the same file; the duplicate only wastes a
- * way. */
+ * shared. */
 static void key_cache_put(struct vf_daemon *d, const uint8_t *epk,
                           const uint8_t key[VF_SECRET_FILE_KEY_BYTES])
 {
-        size_t set = key_cache_set(epk);
-        unsigned way;
-
         pthread_mutex_lock(&d->key_cache_lock);
-        if (d->key_cache->used[set] < KEY_CACHE_WAYS) {
-                way = d->key_cache->used[set]++;
-        } else {
-                way = d->key_cache->next[set];
-                d->key_cache->next[set] = (uint8_t)((way + 1) % KEY_CACHE_WAYS);
-        }
-        memcpy(d->key_cache->entries[set][way].epk, epk, VF_PUBLIC_KEY_BYTES);
-        memcpy(d->key_cache->entries[set][way].key, key, VF_SECRET_FILE_KEY_BYTES);
+        keycache_put(d->key_cache, epk, key);
         pthread_mutex_unlock(&d->key_cache_lock);
 }
 
@@ -662,7 +617,7 @@ bool fsops_seal(struct vf_daemon *d, const char *why)
         d->sk = NULL;
 
         pthread_mutex_lock(&d->key_cache_lock);
-        sodium_free(d->key_cache);
+        keycache_free(d->key_cache);
         d->key_cache = NULL;
         pthread_mutex_unlock(&d->key_cache_lock);
 

@@ -34,7 +34,7 @@ struct vf_handle {
         struct vf_handle *prev, *next;
 };
 
-struct vf_key_cache;
+struct vf_keycache;
 struct vf_buffer_pool;
 
 struct vf_daemon {
@@ -58,7 +58,7 @@ struct vf_daemon {
 
         /* Derived secret file keys, so that an open of a recently opened
          * file skips X25519. Locked memory, wiped with sk at seal. */
-        struct vf_key_cache *key_cache;
+        struct vf_keycache *key_cache;
         pthread_mutex_t key_cache_lock;
 
         /* Wiped plaintext buffers kept for reuse by the next open, so that
