@@ -182,6 +182,13 @@ int store_open_dir(const struct vf_store *s, const char *rel)
         return open_beneath(s->secrets_fd, rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
 }
 
+/* Whether st is a directory of euid that no other user can write: the case
+ * in which check_private_stat() passes, tested alone on every open. */
+static bool private_stat_ok(const struct stat *st, uid_t euid)
+{
+        return S_ISDIR(st->st_mode) && st->st_uid == euid && !(st->st_mode & (S_IWGRP | S_IWOTH));
+}
+
 /* Check that a store directory belongs to euid and that no other user can
  * write to it. A user who can write to a directory can swap vault.pub, plant
  * files, and rename or remove the files in it. Renaming a secret file away
@@ -191,17 +198,17 @@ int store_open_dir(const struct vf_store *s, const char *rel)
 static int check_private_stat(const struct stat *st, uid_t euid, const char *display_path,
                               struct vf_err *e)
 {
-        char quoted[PATH_MAX + 16] = "";
+        char quoted[PATH_MAX + 16];
 
         assert(st);
         assert(display_path);
 
+        if (private_stat_ok(st, euid))
+                return 0;
+
         if (!S_ISDIR(st->st_mode))
                 return vf_fail(e, -ENOTDIR, "%s is %s, not a directory; restore the vault from "
                                "backup", display_path, file_kind(st->st_mode));
-
-        if (st->st_uid == euid && !(st->st_mode & (S_IWGRP | S_IWOTH)))
-                return 0;
 
         /* Never advise another uid to take the store: that would hand the
          * wrapped key and every secret to the user who ran the command. */
@@ -211,6 +218,7 @@ static int check_private_stat(const struct stat *st, uid_t euid, const char *dis
                                "as the store's owner, with sudo for a store of root's",
                                display_path, (unsigned)st->st_uid, (unsigned)euid);
 
+        quoted[0] = '\0';
         vf_append_shell_word(quoted, sizeof(quoted), display_path);
         if (st->st_uid != euid)
                 return vf_fail(e, -EPERM,
@@ -730,12 +738,14 @@ static int check_secret_parents(const struct vf_store *s, const char *name, stru
                 dir[len] = '\0';
                 if (fstatat(s->secrets_fd, dir, &st, AT_SYMLINK_NOFOLLOW) < 0)
                         return report_lookup_error(s, name, -errno, e);
+                if (private_stat_ok(&st, s->owner))
+                        continue;
 
                 snprintf(display_path, sizeof(display_path), "%s/" VF_STORE_SECRETS "/%s",
                          s->path, dir);
                 r = check_private_stat(&st, s->owner, display_path, e);
-                if (r < 0)
-                        return r;
+                assert(r < 0);
+                return r;
         }
         return 0;
 }
@@ -783,10 +793,29 @@ static int read_secret_file(int fd, const struct stat *st, uint8_t **blob, size_
         return vf_read_fd(fd, SECRET_FILE_MAX, blob, len);
 }
 
+/* Check again that only the store's owner can write the store directory and
+ * secrets/. store_open() checked both, but a chmod or chown since then would
+ * let other users plant files. Every read runs this, so the path for an error
+ * message is formatted only when there is an error. */
+static int recheck_store_dirs(const struct vf_store *s, struct vf_err *e)
+{
+        char secrets_path[sizeof(s->path) + sizeof("/" VF_STORE_SECRETS)];
+        struct stat st;
+
+        if (fstat(s->dirfd, &st) < 0)
+                return vf_fail(e, -errno, "cannot stat %s: %s", s->path, strerror(errno));
+        if (!private_stat_ok(&st, s->owner))
+                return check_private_stat(&st, s->owner, s->path, e);
+
+        if (fstat(s->secrets_fd, &st) == 0 && private_stat_ok(&st, s->owner))
+                return 0;
+        snprintf(secrets_path, sizeof(secrets_path), "%s/" VF_STORE_SECRETS, s->path);
+        return check_private_dir(s->secrets_fd, s->owner, secrets_path, e);
+}
+
 int store_get(struct vf_store *s, const char *name, uint8_t **blob, size_t *len,
               struct vf_err *e)
 {
-        char secrets_path[sizeof(s->path) + sizeof("/" VF_STORE_SECRETS)];
         struct stat st;
         int fd, r;
 
@@ -799,14 +828,7 @@ int store_get(struct vf_store *s, const char *name, uint8_t **blob, size_t *len,
         if (name_validate(name, e) < 0)
                 return -ENOENT;
 
-        /* store_open() checked the store and secrets/, but a chmod or chown
-         * since then would let other users plant files, so check again on
-         * every read: two fstat() calls on descriptors already open. */
-        r = check_private_dir(s->dirfd, s->owner, s->path, e);
-        if (r < 0)
-                return r;
-        snprintf(secrets_path, sizeof(secrets_path), "%s/" VF_STORE_SECRETS, s->path);
-        r = check_private_dir(s->secrets_fd, s->owner, secrets_path, e);
+        r = recheck_store_dirs(s, e);
         if (r < 0)
                 return r;
 
