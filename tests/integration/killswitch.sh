@@ -74,6 +74,16 @@ AIDE
 	mv "$TEST_DIR/aide.db.new" "$TEST_DIR/aide.db"
 fi
 
+# vaultctl behind a wrapper that logs each call with its nice value, field 19
+# of /proc/PID/stat, so the test can see the priority the seal ran at.
+LOGGED_VAULTCTL=$TEST_DIR/vaultctl-logged
+cat >"$LOGGED_VAULTCTL" <<WRAPPER
+#!/bin/sh
+echo "\$* nice=\$(awk '{ print \$19 }' /proc/\$\$/stat)" >>"$TEST_DIR/vaultctl-calls"
+exec "$VAULTCTL" "\$@"
+WRAPPER
+chmod 755 "$LOGGED_VAULTCTL"
+
 CONF=$TEST_DIR/kill-switch.conf
 cat >"$CONF" <<CONF
 # Test configuration: only the throwaway user and vault of this test.
@@ -85,7 +95,7 @@ KEY_SOURCE=$KEYSRC
 ALERT_COMMAND={ echo '"channel":"#security"'; cat; } > $TEST_DIR/alert.txt
 AIDE_LOG_DIR=$TEST_DIR/aide-logs
 AIDE_CONFIG=$AIDE_CONF
-VAULTCTL=$VAULTCTL
+VAULTCTL=$LOGGED_VAULTCTL
 CONF
 chmod 644 "$CONF"
 
@@ -169,6 +179,7 @@ check_fails "after: the process with its cwd in the vault is gone" alive "$AGENT
 check "after: no process of the agent uid remains" test -z "$(pgrep -U "$AGENT_UID")"
 check_fails "after: the vault is unmounted" grep -q " $MNT fuse.vaultfs " /proc/self/mounts
 check_fails "after: the key is gone" test -e "$KEY"
+check "the seal ran at nice -20" grep -q " seal $MNT nice=-20\$" "$TEST_DIR/vaultctl-calls"
 check "after: the alert ran with the summary" grep -q "kill switch run" "$TEST_DIR/alert.txt"
 check "after: the alert command kept its #" \
 	test "$(head -1 "$TEST_DIR/alert.txt")" = '"channel":"#security"'
@@ -190,7 +201,7 @@ check "the drop rule exists exactly once" \
 FAKEBIN=$TEST_DIR/fakebin
 mkdir -p "$FAKEBIN"
 printf '#!/bin/sh\necho 20260101T000000Z\n' >"$FAKEBIN/date"
-printf '#!/bin/sh\necho "fake aide run by pid $PPID"\n' >"$FAKEBIN/aide"
+printf '#!/bin/sh\necho "fake aide run by pid $PPID at nice $(awk '"'"'{ print $19 }'"'"' /proc/$$/stat)"\n' >"$FAKEBIN/aide"
 chmod 755 "$FAKEBIN/date" "$FAKEBIN/aide"
 SAME_SECOND_CONF=$TEST_DIR/same-second.conf
 sed -e "s|^AIDE_LOG_DIR=.*|AIDE_LOG_DIR=$TEST_DIR/aide-same-second|" \
@@ -205,6 +216,8 @@ same_second_logs=("$TEST_DIR"/aide-same-second/kill-switch-20260101T000000Z*.log
 check "same-second runs write two AIDE logs" test "${#same_second_logs[@]}" = 2
 check "same-second AIDE logs differ" \
 	test "$(sort -u "${same_second_logs[@]}" | wc -l)" = 2
+check "the AIDE check ran at the default priority" \
+	test "$(cat "${same_second_logs[@]}" | grep -c ' at nice 0$')" = 2
 
 # Where nft is installed but fails, iptables cuts the network instead, and
 # the summary names it. A fake nft earlier in PATH always fails.
