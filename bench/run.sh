@@ -10,7 +10,7 @@
 #   DURATION=1      measured seconds per run
 #   WARMUP=0.2      unmeasured seconds before each run
 #   BIG=10000       secrets in the large set
-#   SEAL_REPEATS=3  seal-to-blind repetitions per configuration
+#   SEAL_REPEATS=5  seal-to-blind repetitions per configuration
 #   OUT=DIR         results directory (default ./bench-results-DATE)
 #   BENCH_UID=N     reader uid (default: the first uid from 64100 with no
 #                   account and no process)
@@ -28,7 +28,7 @@ ROUNDS=${ROUNDS:-5}
 DURATION=${DURATION:-1}
 WARMUP=${WARMUP:-0.2}
 BIG=${BIG:-10000}
-SEAL_REPEATS=${SEAL_REPEATS:-3}
+SEAL_REPEATS=${SEAL_REPEATS:-5}
 OUT=${OUT:-$PWD/bench-results-$(date +%Y%m%dT%H%M%S)}
 
 for f in "$VAULTFS" "$VAULTCTL"; do
@@ -445,17 +445,19 @@ SVCTL=("$VAULTCTL" --store "$SEAL_STORE" --key-source "shm:$SEAL_KEY")
 "${SVCTL[@]}" init --passphrase-file "$PASSFILE" >/dev/null
 "${SVCTL[@]}" add bench/token "$TMPFS/sz1024/s00" >/dev/null
 SEAL_RAW=$OUT/seal.tsv
-printf 'readers\tmode\trepeat\tfirst_ms\tlast_ms\tseal_ms\tseal_exit\tleaks\n' >"$SEAL_RAW"
-for config in 1:fd 16:fd 16:open; do
-	readers=${config%%:*}
-	mode=${config##*:}
+printf 'readers\tmode\tnice\trepeat\tfirst_ms\tlast_ms\tseal_ms\tseal_exit\tleaks\n' >"$SEAL_RAW"
+# READERS:MODE:NICE. The seal runs at the default priority, as a human types
+# it, and once at nice -20 from its fork on, as agent-kill-switch runs it.
+for config in 1:fd:0 16:fd:0 16:open:0 16:fd:-20; do
+	IFS=: read -r readers mode nice <<<"$config"
 	for ((rep = 1; rep <= SEAL_REPEATS; rep++)); do
 		start_mount vf-seal "$SEAL_MNT" "$VAULTFS" --store "$SEAL_STORE" --key-source "shm:$SEAL_KEY" \
 			--policy "$POLICY_REQ" --audit required -f "$SEAL_MNT"
-		line=$("$BIN/seal-blind" -n "$readers" -m "$mode" --uid "$RUID" -L "seal/$readers/$mode" \
+		line=$("$BIN/seal-blind" -n "$readers" -m "$mode" --nice "$nice" --uid "$RUID" \
+			-L "seal/$readers/$mode/$nice" \
 			-o "$OUT/logs/seal.log" "$SEAL_MNT/bench/token" -- "${SVCTL[@]}" seal "$SEAL_MNT" |
 			grep '^RESULT' || true)
-		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$readers" "$mode" "$rep" \
+		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$readers" "$mode" "$nice" "$rep" \
 			"$(sed -n 's/.*first_ms=\([^ ]*\).*/\1/p' <<<"$line")" \
 			"$(sed -n 's/.*last_ms=\([^ ]*\).*/\1/p' <<<"$line")" \
 			"$(sed -n 's/.*seal_ms=\([^ ]*\).*/\1/p' <<<"$line")" \

@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -131,7 +132,9 @@ static void usage(FILE *out)
                 "  -w, --warmup MS      milliseconds of reading before the seal (default 300)\n"
                 "  -T, --timeout MS     give up on readers still reading after MS (default 5000)\n"
                 "  -L, --label TEXT     label of the RESULT line (no spaces)\n"
-                "  -o, --seal-log FILE  append the seal command's output to FILE\n");
+                "  -o, --seal-log FILE  append the seal command's output to FILE\n"
+                "      --nice N         run SEAL_COMMAND at nice N from the fork on, as\n"
+                "                       agent-kill-switch runs vaultctl seal (at -20)\n");
 }
 
 int main(int argc, char **argv)
@@ -145,6 +148,7 @@ int main(int argc, char **argv)
                 { "timeout", required_argument, NULL, 'T' },
                 { "label", required_argument, NULL, 'L' },
                 { "seal-log", required_argument, NULL, 'o' },
+                { "nice", required_argument, NULL, 'N' },
                 { "help", no_argument, NULL, 'h' },
                 {},
         };
@@ -152,6 +156,9 @@ int main(int argc, char **argv)
         bool hold = true;
         long uid = -1, gid = -1, warmup_ms = 300, timeout_ms = 5000;
         const char *label = "seal", *path, *seal_log = NULL;
+        bool renice = false;
+        long nice_value = 0;
+        char *end;
         struct shared *shm;
         pid_t *pids, seal_pid;
         uint64_t t0, first = UINT64_MAX, last = 0, seal_end = 0, deadline, leaks = 0;
@@ -191,6 +198,16 @@ int main(int argc, char **argv)
                         break;
                 case 'o':
                         seal_log = optarg;
+                        break;
+                case 'N':
+                        errno = 0;
+                        nice_value = strtol(optarg, &end, 10);
+                        if (errno || end == optarg || *end || nice_value < -20 || nice_value > 19) {
+                                fprintf(stderr, "seal-blind: invalid nice value '%s': expected "
+                                        "an integer from -20 to 19\n", optarg);
+                                return 2;
+                        }
+                        renice = true;
                         break;
                 case 'h':
                         usage(stdout);
@@ -265,6 +282,12 @@ int main(int argc, char **argv)
                                 perror("seal-blind: cannot open the seal log");
                                 _exit(127);
                         }
+                }
+                /* Set in the child before exec, so that the loading of
+                 * the seal command runs at this priority too. */
+                if (renice && setpriority(PRIO_PROCESS, 0, (int)nice_value) < 0) {
+                        perror("seal-blind: setpriority of the seal command");
+                        _exit(127);
                 }
                 execvp(argv[optind + 1], argv + optind + 1);
                 perror("seal-blind: exec of the seal command");

@@ -117,8 +117,11 @@ def main():
         print(f"| {name} | {row['value']} {row['unit']} | {row['note']} |")
     by_config = defaultdict(list)
     for row in seal:
-        by_config[(row["readers"], row["mode"])].append(row)
-    for (readers, mode), rows in by_config.items():
+        # Results from before the nice column ran every seal at nice 0.
+        by_config[(row["readers"], row["mode"], row.get("nice", "0"))].append(row)
+    for (readers, mode, nice), rows in by_config.items():
+        if nice != "0":
+            mode = f"{mode}, seal at nice {nice}"
         firsts = [float(r["first_ms"]) for r in rows if r["first_ms"] not in ("", "NA")]
         lasts = [float(r["last_ms"]) for r in rows if r["last_ms"] not in ("", "NA")]
         seals = [float(r["seal_ms"]) for r in rows if r["seal_ms"]]
@@ -181,11 +184,13 @@ def main():
             rss = int(extra[key]["value"])
             target(f"{system} RSS with the large set and 16 open handles < 16 MiB",
                    f"{rss / 1024:.1f} MiB", rss < 16 * 1024)
-    rows = by_config.get(("16", "fd"), [])
-    lasts = [float(r["last_ms"]) for r in rows if r["last_ms"] not in ("", "NA")]
-    if rows:
-        worst = max(lasts) if lasts and len(lasts) == len(rows) else float("inf")
-        target("seal-to-blind with 16 busy readers (fd) < 100 ms, every run", f"max {worst:.1f} ms", worst < 100)
+    for nice, suffix in (("0", ""), ("-20", ", seal at nice -20")):
+        rows = by_config.get(("16", "fd", nice), [])
+        lasts = [float(r["last_ms"]) for r in rows if r["last_ms"] not in ("", "NA")]
+        if rows:
+            worst = max(lasts) if lasts and len(lasts) == len(rows) else float("inf")
+            target(f"seal-to-blind with 16 busy readers (fd{suffix}) < 100 ms, every run",
+                   f"max {worst:.1f} ms", worst < 100)
 
 
 if __name__ == "__main__":
