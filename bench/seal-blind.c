@@ -133,8 +133,25 @@ static void usage(FILE *out)
                 "  -T, --timeout MS     give up on readers still reading after MS (default 5000)\n"
                 "  -L, --label TEXT     label of the RESULT line (no spaces)\n"
                 "  -o, --seal-log FILE  append the seal command's output to FILE\n"
-                "      --nice N         run SEAL_COMMAND at nice N from the fork on, as\n"
-                "                       agent-kill-switch runs vaultctl seal (at -20)\n");
+                "      --nice N         run SEAL_COMMAND at nice N, set right after the fork\n"
+                "                       (agent-kill-switch runs vaultctl seal at -20)\n");
+}
+
+/* Parse the value of option name as a whole decimal number from min to max,
+ * or exit 2 with a message that names the value. */
+static long parse_number(const char *name, const char *value, long min, long max)
+{
+        char *end;
+        long v;
+
+        errno = 0;
+        v = strtol(value, &end, 10);
+        if (errno || end == value || *end || v < min || v > max) {
+                fprintf(stderr, "seal-blind: invalid %s '%s': expected an integer from %ld to "
+                        "%ld\n", name, value, min, max);
+                exit(2);
+        }
+        return v;
 }
 
 int main(int argc, char **argv)
@@ -158,7 +175,6 @@ int main(int argc, char **argv)
         const char *label = "seal", *path, *seal_log = NULL;
         bool renice = false;
         long nice_value = 0;
-        char *end;
         struct shared *shm;
         pid_t *pids, seal_pid;
         uint64_t t0, first = UINT64_MAX, last = 0, seal_end = 0, deadline, leaks = 0;
@@ -168,7 +184,7 @@ int main(int argc, char **argv)
         while ((c = getopt_long(argc, argv, "+n:m:w:T:L:o:h", longopts, NULL)) != -1) {
                 switch (c) {
                 case 'n':
-                        nreaders = (unsigned)strtoul(optarg, NULL, 10);
+                        nreaders = (unsigned)parse_number("reader count", optarg, 1, 1024);
                         break;
                 case 'm':
                         if (strcmp(optarg, "fd") == 0)
@@ -182,31 +198,30 @@ int main(int argc, char **argv)
                         }
                         break;
                 case 'U':
-                        uid = strtol(optarg, NULL, 10);
+                        uid = parse_number("uid", optarg, 0, INT32_MAX);
                         break;
                 case 'G':
-                        gid = strtol(optarg, NULL, 10);
+                        gid = parse_number("gid", optarg, 0, INT32_MAX);
                         break;
                 case 'w':
-                        warmup_ms = strtol(optarg, NULL, 10);
+                        warmup_ms = parse_number("warm-up", optarg, 0, 600000);
                         break;
                 case 'T':
-                        timeout_ms = strtol(optarg, NULL, 10);
+                        timeout_ms = parse_number("timeout", optarg, 1, 600000);
                         break;
                 case 'L':
+                        if (!*optarg || strpbrk(optarg, " \t\n")) {
+                                fprintf(stderr, "seal-blind: invalid label '%s': expected a "
+                                        "word without blanks\n", optarg);
+                                return 2;
+                        }
                         label = optarg;
                         break;
                 case 'o':
                         seal_log = optarg;
                         break;
                 case 'N':
-                        errno = 0;
-                        nice_value = strtol(optarg, &end, 10);
-                        if (errno || end == optarg || *end || nice_value < -20 || nice_value > 19) {
-                                fprintf(stderr, "seal-blind: invalid nice value '%s': expected "
-                                        "an integer from -20 to 19\n", optarg);
-                                return 2;
-                        }
+                        nice_value = parse_number("nice value", optarg, -20, 19);
                         renice = true;
                         break;
                 case 'h':
@@ -217,15 +232,21 @@ int main(int argc, char **argv)
                         return 2;
                 }
         }
-        if (argc - optind < 2 || nreaders == 0 || nreaders > 1024) {
-                usage(stderr);
+        /* FILE -- SEAL_COMMAND [ARG...]: the "--" is required, so that a
+         * stray word before it cannot become the seal command. */
+        if (optind >= argc) {
+                fprintf(stderr, "seal-blind: missing FILE, the secret to read; see --help\n");
                 return 2;
         }
         path = argv[optind];
-        if (strcmp(argv[optind + 1], "--") == 0)
-                optind++;
+        if (optind + 1 >= argc || strcmp(argv[optind + 1], "--") != 0) {
+                fprintf(stderr, "seal-blind: expected \"--\" after FILE '%s', then the seal "
+                        "command; see --help\n", path);
+                return 2;
+        }
+        optind++;
         if (optind + 1 >= argc) {
-                usage(stderr);
+                fprintf(stderr, "seal-blind: missing the seal command after \"--\"\n");
                 return 2;
         }
 

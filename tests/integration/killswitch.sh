@@ -207,17 +207,20 @@ SAME_SECOND_CONF=$TEST_DIR/same-second.conf
 sed -e "s|^AIDE_LOG_DIR=.*|AIDE_LOG_DIR=$TEST_DIR/aide-same-second|" \
 	-e "s|^ALERT_COMMAND=.*|ALERT_COMMAND=cat >/dev/null|" "$CONF" >"$SAME_SECOND_CONF"
 chmod 644 "$SAME_SECOND_CONF"
+# The second run starts at nice 5, which its AIDE check must get back.
 for run in 1 2; do
-	PATH=$FAKEBIN:$PATH in_netns "$KILL_SWITCH" --config "$SAME_SECOND_CONF" \
-		>"$TEST_DIR/same-second-$run.out" 2>&1
+	PATH=$FAKEBIN:$PATH in_netns nice -n $(((run - 1) * 5)) "$KILL_SWITCH" \
+		--config "$SAME_SECOND_CONF" >"$TEST_DIR/same-second-$run.out" 2>&1
 	check "same-second run $run exits 0" test "$?" = 0
 done
 same_second_logs=("$TEST_DIR"/aide-same-second/kill-switch-20260101T000000Z*.log)
 check "same-second runs write two AIDE logs" test "${#same_second_logs[@]}" = 2
 check "same-second AIDE logs differ" \
 	test "$(sort -u "${same_second_logs[@]}" | wc -l)" = 2
-check "the AIDE check ran at the default priority" \
-	test "$(cat "${same_second_logs[@]}" | grep -c ' at nice 0$')" = 2
+check "the AIDE check ran at the priority of a run started at nice 0" \
+	test "$(cat "${same_second_logs[@]}" | grep -c ' at nice 0$')" = 1
+check "the AIDE check ran at the priority of a run started at nice 5" \
+	test "$(cat "${same_second_logs[@]}" | grep -c ' at nice 5$')" = 1
 
 # Where nft is installed but fails, iptables cuts the network instead, and
 # the summary names it. A fake nft earlier in PATH always fails.
