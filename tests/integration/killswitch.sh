@@ -156,6 +156,22 @@ check "a missing config exits 78" test "$rc" = 78
 check "a missing config names the example" \
 	grep -Fq "copy $(readlink -f "$VF_SRCDIR/tools/kill-switch.conf.example") there" <<<"$out"
 
+# An empty --config= is a usage error, not a search for a file named "".
+out=$(in_netns "$KILL_SWITCH" --config= --dry-run 2>&1)
+rc=$?
+check "--config= without a FILE exits 64" test "$rc" = 64
+check "--config= without a FILE says so" grep -q -- "--config needs a FILE" <<<"$out"
+
+# A lowercase key says that keys are in capitals.
+LOWER_CONF=$TEST_DIR/lower.conf
+sed -e 's/^AGENT_USER=/agent_user=/' "$CONF" >"$LOWER_CONF"
+chmod 644 "$LOWER_CONF"
+out=$(in_netns "$KILL_SWITCH" --config "$LOWER_CONF" --dry-run 2>&1)
+rc=$?
+check "a lowercase key exits 78" test "$rc" = 78
+check "a lowercase key's message names the line and the rule" \
+	grep -q "lower.conf:2: expected KEY=VALUE, with KEY in capitals" <<<"$out"
+
 # A config that others can write is refused before anything happens.
 chmod 666 "$CONF"
 out=$(in_netns "$KILL_SWITCH" --config "$CONF" 2>&1)
