@@ -115,22 +115,24 @@ check "--dry-run leaves the vault mounted" grep -q " $MNT fuse.vaultfs " /proc/s
 check "--dry-run leaves the agent running" alive "$AGENT_SLEEP"
 check "--dry-run leaves the network open" agent_connects
 
+# dry_run_edited NAME SED_SCRIPT: a dry run with $CONF edited by
+# SED_SCRIPT, saved as NAME.conf; sets out and rc.
+dry_run_edited() {
+	local edited=$TEST_DIR/$1.conf
+	sed -e "$2" "$CONF" >"$edited"
+	chmod 644 "$edited"
+	out=$(in_netns "$KILL_SWITCH" --config "$edited" --dry-run 2>&1)
+	rc=$?
+}
+
 # A dry run whose plan has a failing step exits 1.
-NO_ALERT_CONF=$TEST_DIR/no-alert.conf
-grep -v '^ALERT_COMMAND=' "$CONF" >"$NO_ALERT_CONF"
-chmod 644 "$NO_ALERT_CONF"
-out=$(in_netns "$KILL_SWITCH" --config "$NO_ALERT_CONF" --dry-run 2>&1)
-rc=$?
+dry_run_edited no-alert '/^ALERT_COMMAND=/d'
 check "--dry-run without ALERT_COMMAND exits 1" test "$rc" = 1
 check "--dry-run without ALERT_COMMAND marks alert FAILED" grep -Eq "^  alert +FAILED" <<<"$out"
 check "--dry-run names every network fallback" grep -q "then iptables-legacy" <<<"$out"
 
 # A mistyped MOUNTPOINT fails the real seal, so its dry run fails too.
-TYPO_CONF=$TEST_DIR/typo.conf
-sed -e "s|^MOUNTPOINT=.*|MOUNTPOINT=$MNT-typo|" "$CONF" >"$TYPO_CONF"
-chmod 644 "$TYPO_CONF"
-out=$(in_netns "$KILL_SWITCH" --config "$TYPO_CONF" --dry-run 2>&1)
-rc=$?
+dry_run_edited typo "s|^MOUNTPOINT=.*|MOUNTPOINT=$MNT-typo|"
 check "--dry-run with a MOUNTPOINT that is no mount exits 1" test "$rc" = 1
 check "--dry-run with a MOUNTPOINT that is no mount marks seal FAILED" \
 	grep -Eq "^  seal +FAILED +$MNT-typo is not a vaultfs mount now" <<<"$out"
@@ -140,10 +142,7 @@ check "--dry-run with a MOUNTPOINT that is no mount leaves the vault mounted" \
 # A key source that vaultctl rejects, or no vaultctl at all, fails the
 # real seal too.
 for setting in "KEY_SOURCE=bogus:key" "VAULTCTL=$TEST_DIR/no-such-vaultctl"; do
-	sed -e "/^${setting%%=*}=/d" "$CONF" >"$TYPO_CONF"
-	printf '%s\n' "$setting" >>"$TYPO_CONF"
-	out=$(in_netns "$KILL_SWITCH" --config "$TYPO_CONF" --dry-run 2>&1)
-	rc=$?
+	dry_run_edited bad-setting "s|^${setting%%=*}=.*|$setting|"
 	check "--dry-run with $setting exits 1" test "$rc" = 1
 	check "--dry-run with $setting marks seal FAILED" \
 		grep -Eq "^  seal +FAILED .*check (${setting%%=*} |it )in" <<<"$out"
@@ -162,12 +161,8 @@ rc=$?
 check "--config= without a FILE exits 64" test "$rc" = 64
 check "--config= without a FILE says so" grep -q -- "--config needs a FILE" <<<"$out"
 
-# A lowercase key says that keys are in capitals.
-LOWER_CONF=$TEST_DIR/lower.conf
-sed -e 's/^AGENT_USER=/agent_user=/' "$CONF" >"$LOWER_CONF"
-chmod 644 "$LOWER_CONF"
-out=$(in_netns "$KILL_SWITCH" --config "$LOWER_CONF" --dry-run 2>&1)
-rc=$?
+# A lowercase key gets a message that keys are in capitals.
+dry_run_edited lower 's/^AGENT_USER=/agent_user=/'
 check "a lowercase key exits 78" test "$rc" = 78
 check "a lowercase key's message names the line and the rule" \
 	grep -q "lower.conf:2: expected KEY=VALUE, with KEY in capitals" <<<"$out"
