@@ -447,7 +447,8 @@ SVCTL=("$VAULTCTL" --store "$SEAL_STORE" --key-source "shm:$SEAL_KEY")
 SEAL_RAW=$OUT/seal.tsv
 printf 'readers\tmode\tnice\trepeat\tfirst_ms\tlast_ms\tseal_ms\tseal_exit\tleaks\n' >"$SEAL_RAW"
 # READERS:MODE:NICE. The seal runs at the default priority, as a human types
-# it, and once at nice -20 from its fork on, as agent-kill-switch runs it.
+# it, and once at nice -20, set right after its fork, as agent-kill-switch
+# runs it.
 for config in 1:fd:0 16:fd:0 16:open:0 16:fd:-20; do
 	IFS=: read -r readers mode nice <<<"$config"
 	for ((rep = 1; rep <= SEAL_REPEATS; rep++)); do

@@ -3,10 +3,10 @@
  * The cache is set-associative with two choices: each ephemeral public key
  * maps to two sets of WAYS entries, from two different parts of the key, and
  * a new key goes to whichever of the two has fewer entries. A single
- * choice was not enough: with 4 ways of 4096 sets and 10 030 files, about
+ * choice was not enough. With 4 ways of 4096 sets and 10 030 files, about
  * one set in ten had more files than ways, and those files kept evicting
- * each other, so about 6% of opens in steady state paid an X25519 (about
- * 100 us in the daemon). With two choices, sets fill evenly: a
+ * each other. So 5.5% of the opens after a warm-up pass paid an X25519,
+ * about 100 us in the daemon. With two choices, sets fill evenly: a
  * simulation of 10 030 random keys in 2048 sets of 8 ways filled no set past
  * 7, and test-keycache checks that every key stays cached.
  *
@@ -88,33 +88,44 @@ static void sets_of(const uint8_t epk[VF_PUBLIC_KEY_BYTES], size_t *a, size_t *b
         *b = bits % SETS;
 }
 
-static struct entry *find(const struct vf_keycache *c, size_t set,
-                          const uint8_t epk[VF_PUBLIC_KEY_BYTES])
+/* Find the entry of epk in either of its two sets. Returns false when neither
+ * set has one, with *set the emptier of the two, where a new entry goes. */
+static bool locate(const struct vf_keycache *c, const uint8_t epk[VF_PUBLIC_KEY_BYTES],
+                   size_t *set, unsigned *way)
 {
-        for (unsigned way = 0; way < c->used[set]; way++)
-                if (memcmp(c->entries[set][way].epk, epk, VF_PUBLIC_KEY_BYTES) == 0)
-                        return (struct entry *)&c->entries[set][way];
-        return NULL;
+        size_t candidates[2];
+
+        sets_of(epk, &candidates[0], &candidates[1]);
+        for (unsigned i = 0; i < 2; i++) {
+                size_t s = candidates[i];
+
+                for (unsigned w = 0; w < c->used[s]; w++) {
+                        if (memcmp(c->entries[s][w].epk, epk, VF_PUBLIC_KEY_BYTES) == 0) {
+                                *set = s;
+                                *way = w;
+                                return true;
+                        }
+                }
+        }
+
+        *set = c->used[candidates[1]] < c->used[candidates[0]] ? candidates[1] : candidates[0];
+        return false;
 }
 
 bool keycache_get(const struct vf_keycache *c, const uint8_t epk[VF_PUBLIC_KEY_BYTES],
                   uint8_t key[VF_SECRET_FILE_KEY_BYTES])
 {
-        struct entry *hit;
-        size_t a, b;
+        size_t set;
+        unsigned way;
 
         assert(c);
         assert(epk);
         assert(key);
 
-        sets_of(epk, &a, &b);
-        hit = find(c, a, epk);
-        if (!hit && b != a)
-                hit = find(c, b, epk);
-        if (!hit)
+        if (!locate(c, epk, &set, &way))
                 return false;
 
-        memcpy(key, hit->key, VF_SECRET_FILE_KEY_BYTES);
+        memcpy(key, c->entries[set][way].key, VF_SECRET_FILE_KEY_BYTES);
         return true;
 }
 
@@ -122,30 +133,26 @@ void keycache_put(struct vf_keycache *c, const uint8_t epk[VF_PUBLIC_KEY_BYTES],
                   const uint8_t key[VF_SECRET_FILE_KEY_BYTES])
 {
         struct entry *slot;
-        size_t a, b, set;
+        size_t set;
+        unsigned way;
 
         assert(c);
         assert(epk);
         assert(key);
 
-        /* Two threads that opened the same file both insert it; the second
-         * finds the first's entry instead of taking another way. */
-        sets_of(epk, &a, &b);
-        slot = find(c, a, epk);
-        if (!slot)
-                slot = find(c, b, epk);
-
-        if (!slot) {
-                set = c->used[b] < c->used[a] ? b : a;
-                if (c->used[set] < WAYS) {
-                        slot = &c->entries[set][c->used[set]++];
-                } else {
-                        /* Both sets are full, which takes far more files
-                         * than keycache_capacity() promises to keep:
-                         * replace the ways of the first set in turn. */
-                        slot = &c->entries[set][c->next[set]];
-                        c->next[set] = (uint8_t)((c->next[set] + 1) % WAYS);
-                }
+        /* Two threads that opened the same file both insert it. The second
+         * finds the first's entry and overwrites it instead of taking
+         * another way. */
+        if (locate(c, epk, &set, &way)) {
+                slot = &c->entries[set][way];
+        } else if (c->used[set] < WAYS) {
+                slot = &c->entries[set][c->used[set]++];
+        } else {
+                /* Both sets are full, which takes far more files than
+                 * keycache_capacity() promises to keep. The ways of the
+                 * set are replaced in turn. */
+                slot = &c->entries[set][c->next[set]];
+                c->next[set] = (uint8_t)((c->next[set] + 1) % WAYS);
         }
 
         memcpy(slot->epk, epk, VF_PUBLIC_KEY_BYTES);

@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * File key cache: the secret file keys the daemon derived, by each file's
- * ephemeral public key, so that an open of a file it opened before skips
- * X25519. The keys are secret: the whole cache is one sodium_malloc() block
- * (locked, guarded, out of core dumps), wiped by keycache_free().
+ * File key cache: the secret file keys the daemon derived, looked up by each
+ * file's ephemeral public key, so that an open of a file it opened before
+ * skips X25519. The keys are secret, so the whole cache is one
+ * sodium_malloc() block (locked, guarded, out of core dumps), wiped by
+ * keycache_free().
  *
- * The cache does no locking of its own; the daemon serializes every call.
+ * The cache does no locking of its own. The daemon serializes every call.
  */
 #ifndef VAULTFS_KEYCACHE_H
 #define VAULTFS_KEYCACHE_H
@@ -18,17 +19,18 @@
 
 struct vf_keycache;
 
-/* The number of keys the cache can hold. Up to about 10 000 files, every key
- * stays cached; past that, some are replaced (see keycache.c). */
+/* Return the number of keys the cache can hold. Up to about 10 000 files,
+ * every key stays cached. Past that, some are replaced (see keycache.c). */
 size_t keycache_capacity(void);
 
-/* The size in bytes of the locked block, for error messages. */
+/* Return the size in bytes of the locked block, for error messages. */
 size_t keycache_size(void);
 
-/* A new, empty cache, or NULL with errno set when locked memory ran out. */
+/* Allocate an empty cache. Returns NULL with errno set when locked memory ran
+ * out. */
 struct vf_keycache *keycache_new(void);
 
-/* Wipe and free the cache; NULL is allowed. */
+/* Wipe and free the cache. NULL is allowed. */
 void keycache_free(struct vf_keycache *c);
 
 /* Lock the cache's pages again, after fork(). Returns 0 or -errno. */

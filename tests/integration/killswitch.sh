@@ -115,8 +115,8 @@ check "--dry-run leaves the vault mounted" grep -q " $MNT fuse.vaultfs " /proc/s
 check "--dry-run leaves the agent running" alive "$AGENT_SLEEP"
 check "--dry-run leaves the network open" agent_connects
 
-# dry_run_edited NAME SED_SCRIPT: a dry run with $CONF edited by
-# SED_SCRIPT, saved as NAME.conf; sets out and rc.
+# dry_run_edited NAME SED_SCRIPT: run a dry run with $CONF edited by
+# SED_SCRIPT and saved as NAME.conf. Sets out and rc.
 dry_run_edited() {
 	local edited=$TEST_DIR/$1.conf
 	sed -e "$2" "$CONF" >"$edited"
