@@ -6,6 +6,7 @@
  */
 #include "config.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <fuse.h>
@@ -46,9 +47,19 @@
  * change it missed shows within that time. */
 #define WATCH_RESCAN_MS 10000
 
-/* Largest read request the kernel sends, and the size of each worker
- * thread's request buffer beyond its 4 KiB header. */
+/* The size of each worker thread's request buffer beyond its 4 KiB header. */
 #define VF_MAX_REQUEST_BYTES (128 * 1024)
+
+/* Largest read request the kernel sends (--max-read). With direct_io the
+ * kernel pins the reader's buffer, up to this many bytes of it, for every
+ * read() and marks each pinned page dirty afterwards, whatever the reply's
+ * length. A lower limit made reads of small secrets cheaper with --audit
+ * off, but made no measurable difference with the audit on, and it costs a
+ * secret larger than the limit one more request for each further limit's
+ * worth of bytes. So the default stays at the kernel's 128 KiB
+ * (docs/BENCHMARKS.md, sixth round). */
+#define VF_DEFAULT_MAX_READ VF_MAX_REQUEST_BYTES
+#define VF_PAGE_BYTES 4096
 
 /* Cache lifetimes in the kernel, in seconds. A cached name spares a LOOKUP
  * on each open, which matters with thousands of secrets. It cannot serve
@@ -77,6 +88,7 @@ const char *__asan_default_options(void)
 
 static struct vf_daemon daemon_state;
 static struct fuse *fuse_instance;
+static unsigned max_read_bytes = VF_DEFAULT_MAX_READ;
 static struct vf_watch store_watch = { .fd = -1, .root_wd = -1 };
 static volatile sig_atomic_t watchdog_stop;
 static char pidfile[4096];
@@ -145,9 +157,12 @@ static void *vfs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
         /* libfuse sizes each worker thread's request buffer from max_write,
          * 1 MiB by default, and M_PERTURB (see main()) fills every new heap
          * chunk, so each worker would hold 1 MiB of resident memory. The
-         * mount is read-only, so no request carries data; 128 KiB keeps the
-         * kernel's default of 32 pages per read request. */
+         * mount is read-only, so no request carries data. */
         conn->max_write = VF_MAX_REQUEST_BYTES;
+
+        /* libfuse refuses to serve unless this matches the max_read mount
+         * option that main() passes to the kernel. */
+        conn->max_read = max_read_bytes;
 
         /* No splice: a spliced reply would copy plaintext into pipe pages
          * that the kernel frees unwiped, and libfuse would grow its pipes
@@ -502,6 +517,45 @@ static void *watchdog_main(void *arg)
         return NULL;
 }
 
+/* Parse --max-read BYTES: a whole number of pages, from one page up to the
+ * kernel's default limit of 32 pages per request. */
+static int parse_max_read(const char *arg, unsigned *out)
+{
+        unsigned long v;
+
+        assert(arg);
+        assert(out);
+
+        if (vf_parse_ulong(arg, &v) < 0 || v < VF_PAGE_BYTES || v > VF_MAX_REQUEST_BYTES ||
+            v % VF_PAGE_BYTES != 0) {
+                log_error("invalid --max-read '%s': give a multiple of %d from %d to %d "
+                          "(bytes per read request)",
+                          arg, VF_PAGE_BYTES, VF_PAGE_BYTES, VF_MAX_REQUEST_BYTES);
+                return -EINVAL;
+        }
+        *out = (unsigned)v;
+        return 0;
+}
+
+/* Return whether a comma-separated -o list sets max_read. */
+static bool mount_opts_have_max_read(const char *opts)
+{
+        const char *p = opts;
+
+        assert(opts);
+
+        while (*p) {
+                size_t len = strcspn(p, ",");
+
+                if (strncmp(p, "max_read", 8) == 0 && (len == 8 || p[8] == '='))
+                        return true;
+                p += len;
+                if (*p == ',')
+                        p++;
+        }
+        return false;
+}
+
 static void usage(FILE *out)
 {
         fprintf(out,
@@ -520,6 +574,8 @@ static void usage(FILE *out)
                 "                       owner of MOUNTPOINT); display only, not a permission\n"
                 "  -f, --foreground     stay in the foreground and log to stderr\n"
                 "  -d, --debug          foreground with FUSE request tracing\n"
+                "  --max-read BYTES     largest read request, a multiple of 4096 from 4096\n"
+                "                       to 131072 (default 131072)\n"
                 "  -o OPT[,OPT...]      extra FUSE mount options\n"
                 "  -h, --help           show this help\n"
                 "  -V, --version        show the version\n");
@@ -533,6 +589,7 @@ int main(int argc, char **argv)
                 { "policy", required_argument, NULL, 'p' },
                 { "audit", required_argument, NULL, 'a' },
                 { "owner", required_argument, NULL, 'u' },
+                { "max-read", required_argument, NULL, 'r' },
                 { "foreground", no_argument, NULL, 'f' },
                 { "debug", no_argument, NULL, 'd' },
                 { "help", no_argument, NULL, 'h' },
@@ -548,7 +605,7 @@ int main(int argc, char **argv)
         struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
         const char *owner = NULL, *mountpoint;
         char *abs_mountpoint = NULL;
-        char mount_opts[1024] = "", command[8192];
+        char mount_opts[1024] = "", fixed_opts[128], command[8192];
         struct vf_keysource keysource;
         bool foreground = false, debug = false, serving = false;
         struct vf_err e = {};
@@ -603,6 +660,10 @@ int main(int argc, char **argv)
                 case 'u':
                         owner = optarg;
                         break;
+                case 'r':
+                        if (parse_max_read(optarg, &max_read_bytes) < 0)
+                                return 64;
+                        break;
                 case 'f':
                         foreground = true;
                         break;
@@ -637,6 +698,15 @@ int main(int argc, char **argv)
                 return 64;
         }
         mountpoint = argv[optind];
+
+        /* Passed through, max_read would reach the kernel but not libfuse,
+         * which would then fail the mount's first request. */
+        if (mount_opts_have_max_read(mount_opts)) {
+                log_error("invalid -o %s: max_read is not accepted there; give the read size "
+                          "with --max-read BYTES",
+                          mount_opts);
+                return 64;
+        }
 
         /* An invalid --key-source is a usage error, as it is for vaultctl. */
         if (keysource_parse(cfg.keysource_spec, &keysource, &e) < 0) {
@@ -732,8 +802,11 @@ int main(int argc, char **argv)
          * unaudited. */
         fuse_opt_add_arg(&args, "vaultfs");
         fuse_opt_add_arg(&args, "-o");
-        fuse_opt_add_arg(&args, "ro,allow_other,nosuid,nodev,noexec,fsname=vaultfs,"
-                                "subtype=vaultfs");
+        snprintf(fixed_opts, sizeof(fixed_opts),
+                 "ro,allow_other,nosuid,nodev,noexec,fsname=vaultfs,subtype=vaultfs,"
+                 "max_read=%u",
+                 max_read_bytes);
+        fuse_opt_add_arg(&args, fixed_opts);
         if (mount_opts[0]) {
                 fuse_opt_add_arg(&args, "-o");
                 fuse_opt_add_arg(&args, mount_opts);

@@ -126,6 +126,36 @@ check "a secret one level down that became a directory reads below it" \
 "${VCTL[@]}" rm deep/leaf/more >/dev/null
 "${VCTL[@]}" rm shape >/dev/null
 
+# Read requests are at most 128 KiB (--max-read), so larger secrets take
+# several requests. Sizes around that boundary and the 1 MiB limit must read
+# back whole, with cat's 128 KiB reads, 1 MiB reads and reads that start
+# just before a boundary.
+check "default max_read is 128 KiB" \
+	grep -q " $MNT fuse.vaultfs .*max_read=131072" /proc/self/mounts
+for size in 100000 131071 131072 131073 1048576; do
+	head -c "$size" /dev/urandom >"$TEST_DIR/size$size"
+	"${VCTL[@]}" add "bin/size$size" "$TEST_DIR/size$size" >/dev/null
+	check "cat reads a $size-byte secret whole" \
+		cmp <(as_agent cat "$MNT/bin/size$size") "$TEST_DIR/size$size"
+done
+check "dd reads 1 MiB secret whole" \
+	cmp <(as_agent dd if="$MNT/bin/size1048576" bs=1M status=none) "$TEST_DIR/size1048576"
+cat >"$TEST_DIR/preads.py" <<'PY'
+import os, sys
+path, ref = sys.argv[1], open(sys.argv[2], "rb").read()
+fd = os.open(path, os.O_RDONLY)
+for off, n in ((8191, 2), (8000, 70000), (131071, 2), (65535, 131072), (131072, 262144),
+               (len(ref) - 1, 4096), (len(ref), 10)):
+    got = os.pread(fd, n, off)
+    if got != ref[off:off + n]:
+        sys.exit(f"pread({n} at {off}) returned {len(got)} wrong bytes")
+os.close(fd)
+PY
+# The agent runs the script and reads the reference copy (random bytes).
+chmod 644 "$TEST_DIR/preads.py" "$TEST_DIR/size1048576"
+check "preads across 128 KiB boundaries" \
+	as_agent /usr/bin/python3 "$TEST_DIR/preads.py" "$MNT/bin/size1048576" "$TEST_DIR/size1048576"
+
 # A damaged store: flipped bit, renamed over another name, truncated.
 sec=$STORE/secrets
 cp "$sec/github/token" "$TEST_DIR/token.sealed"
@@ -156,5 +186,33 @@ kill -TERM "$VAULTFS_PID"
 for _ in $(seq 1 50); do kill -0 "$VAULTFS_PID" 2>/dev/null || break; sleep 0.1; done
 check_fails "SIGTERM stops the daemon" alive "$VAULTFS_PID"
 check_fails "SIGTERM unmounts" grep -q " $MNT fuse.vaultfs " /proc/self/mounts
+
+# --max-read: a bad size, or max_read passed through -o, is rejected before
+# anything is mounted. A good size reaches the kernel, and reads stay whole.
+bad_read_size() {
+	local err rc
+	err=$("$VAULTFS" --store "$STORE" --key-source "$KEYSRC" --policy "$POLICY" -f "$@" "$MNT" 2>&1)
+	rc=$?
+	if [ "$rc" -ne 64 ] || grep -q " $MNT fuse.vaultfs " /proc/self/mounts; then
+		diag "status $rc: $err"
+		return 1
+	fi
+	printf '%s\n' "$err"
+}
+for v in 5000 abc 0 262144; do
+	check "--max-read $v rejected with message" \
+		grep -q -- "invalid --max-read '$v': give a multiple of 4096 from 4096 to 131072" \
+		<<<"$(bad_read_size --max-read "$v")"
+done
+check "-o max_read rejected with message" \
+	grep -q -- "invalid -o ro,max_read=4096: .*--max-read BYTES" \
+	<<<"$(bad_read_size -o ro,max_read=4096)"
+mount_vault "allow uid=$AGENT_UID secrets=bin/*" --max-read 8192
+check "--max-read 8192 reaches the kernel" \
+	grep -q " $MNT fuse.vaultfs .*max_read=8192" /proc/self/mounts
+check "cat reads 1 MiB in 8 KiB requests" \
+	cmp <(as_agent cat "$MNT/bin/size1048576") "$TEST_DIR/size1048576"
+check "preads across 8 KiB requests" \
+	as_agent /usr/bin/python3 "$TEST_DIR/preads.py" "$MNT/bin/size1048576" "$TEST_DIR/size1048576"
 
 finish
