@@ -111,6 +111,19 @@ alert_line=$(sed -n '/would send the alert/{n;s/^    //;p}' <<<"$out")
 check "--dry-run's alert line runs as pasted" \
 	bash -c "echo pasted | $alert_line && grep -q '^pasted\$' '$TEST_DIR/alert.txt'"
 rm -f "$TEST_DIR/alert.txt"
+
+# Every command line of the plan is quoted for a shell. The seal line reads
+# back as the same words, and the nftables line, pasted in the test's network
+# namespace, adds the drop rule, which is removed again before the real run.
+seal_line=$(sed -n '/would seal the vault/{n;s/^    //;p}' <<<"$out")
+eval "seal_words=($seal_line)"
+check "--dry-run's seal line reads back word for word" \
+	test "${seal_words[*]}" = "$LOGGED_VAULTCTL --key-source $KEYSRC seal $MNT"
+nft_line=$(sed -n '/would add the nftables drop rule/{n;s/^    //;p}' <<<"$out")
+check "--dry-run's nftables line runs as pasted" in_netns bash -c "$nft_line"
+check "the pasted line adds the uid's drop rule" \
+	test "$(in_netns nft list ruleset | grep -c "meta skuid $AGENT_UID .*drop")" = 1
+in_netns nft delete table inet vaultfs_kill_switch
 check "--dry-run leaves the vault mounted" grep -q " $MNT fuse.vaultfs " /proc/self/mounts
 check "--dry-run leaves the agent running" alive "$AGENT_SLEEP"
 check "--dry-run leaves the network open" agent_connects
