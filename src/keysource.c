@@ -229,6 +229,8 @@ static int decode_key(const struct vf_keysource *ks, const char *where, const ui
         return 0;
 }
 
+static int shm_open_parent(const struct vf_keysource *ks, const char **base, struct vf_err *e);
+
 static int shm_load(const struct vf_keysource *ks, uint8_t pk[VF_PUBLIC_KEY_BYTES], uint8_t *sk,
                     struct vf_err *e)
 {
@@ -245,11 +247,21 @@ static int shm_load(const struct vf_keysource *ks, uint8_t pk[VF_PUBLIC_KEY_BYTE
          * before fstat() rejects it. */
         fd = open(ks->path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
         if (fd < 0) {
-                if (errno == ENOENT)
+                if (errno == ENOENT) {
+                        const char *base;
+                        int dirfd;
+
+                        /* unlock rejects a key path off tmpfs, so advising
+                         * it there would only lead to that error. */
+                        dirfd = shm_open_parent(ks, &base, e);
+                        if (dirfd < 0)
+                                return dirfd;
+                        close(dirfd);
                         return vf_fail(e, -ENOENT,
                                        "no key at %s: the vault is sealed or was never unlocked; "
                                        "run %s",
                                        ks->path, keysource_unlock_command(ks, cmd, sizeof(cmd)));
+                }
                 if (errno == ELOOP)
                         return vf_fail(e, -EPERM,
                                        "key file %s is a symbolic link, which is never followed; "

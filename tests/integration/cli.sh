@@ -151,6 +151,11 @@ err=$("$VAULTCTL" --store "$TEST_DIR/third" --key-source "shm:$disk_dir/vaultfs-
 check "init with a key file off tmpfs exits 65" test "$?" = 65
 check "it names tmpfs" grep -q "is not on tmpfs" <<<"$err"
 check_fails "it creates no store" test -e "$TEST_DIR/third"
+err=$("$VAULTCTL" --store "$STORE" --key-source "shm:$disk_dir/vaultfs-test-key.$$" \
+	get new/max 2>&1 >/dev/null)
+check "get with a key path off tmpfs exits 65" test "$?" = 65
+check "get names tmpfs" grep -q "is not on tmpfs" <<<"$err"
+check_fails "get advises no unlock there" grep -q unlock <<<"$err"
 mkdir -p "$TEST_DIR/full" && touch "$TEST_DIR/full/file"
 "$VAULTCTL" --store "$TEST_DIR/full" --key-source "shm:/dev/shm/vaultfs-test-full.$$" \
 	init --passphrase-file "$TEST_DIR/init-pass" >/dev/null 2>&1

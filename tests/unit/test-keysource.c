@@ -313,6 +313,18 @@ static void test_shm_not_tmpfs(const uint8_t *pk, const uint8_t *sk)
                 ok(strstr(e.msg, "is not on tmpfs") && strstr(e.msg, "never reach a disk"),
                    "shm: disk message explains why: %s", e.msg);
                 is_int(count_entries(dir), 0, "shm: nothing was written to the disk");
+
+                /* A load there must not advise an unlock, which the same
+                 * check would reject. */
+                uint8_t got_pk[VF_PUBLIC_KEY_BYTES];
+                uint8_t *got_sk = sodium_malloc(VF_SECRET_KEY_BYTES);
+
+                e.msg[0] = '\0';
+                is_call(keysource_load(&ks, got_pk, got_sk, &e), -EINVAL,
+                        "shm: load from a disk is rejected");
+                ok(strstr(e.msg, "is not on tmpfs") && !strstr(e.msg, "unlock"),
+                   "shm: load names tmpfs, not unlock: %s", e.msg);
+                sodium_free(got_sk);
         } else {
                 need(false, "a /var/tmp that is not tmpfs");
         }
