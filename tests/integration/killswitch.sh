@@ -246,6 +246,18 @@ check "the AIDE check ran at the priority of a run started at nice 0" \
 check "the AIDE check ran at the priority of a run started at nice 5" \
 	test "$(cat "${same_second_logs[@]}" | grep -c ' at nice 5$')" = 1
 
+# A dry run's AIDE line, pasted into a shell at the dry run's priority, runs
+# the check at that priority too.
+sed -e "s|^AIDE_LOG_DIR=.*|AIDE_LOG_DIR=$TEST_DIR/aide-pasted|" "$SAME_SECOND_CONF" \
+	>"$TEST_DIR/aide-pasted.conf"
+chmod 644 "$TEST_DIR/aide-pasted.conf"
+out=$(PATH=$FAKEBIN:$PATH nice -n 5 "$KILL_SWITCH" --config "$TEST_DIR/aide-pasted.conf" --dry-run 2>&1)
+aide_line=$(sed -n '/would snapshot with AIDE at nice 5,/{n;s/^    //;p}' <<<"$out")
+mkdir -p "$TEST_DIR/aide-pasted"
+PATH=$FAKEBIN:$PATH nice -n 5 bash -c "$aide_line"
+check "a pasted dry-run AIDE line runs at the shell's nice 5" \
+	grep -q ' at nice 5$' "$TEST_DIR"/aide-pasted/kill-switch-20260101T000000Z-*.log
+
 # Where nft is installed but fails, iptables cuts the network instead, and
 # the summary names it. A fake nft earlier in PATH always fails.
 FAILBIN=$TEST_DIR/failbin
