@@ -17,6 +17,14 @@ make_agent_user
 check "make install into a prefix" install_prefix
 HELPER=$PKG_PREFIX/libexec/vaultfs/vaultfs-mountpoint
 
+# The installed kill switch names the prefix's configuration and vaultctl.
+KILL_SWITCH=$PKG_PREFIX/sbin/agent-kill-switch
+check "installed kill switch is executable" test -x "$KILL_SWITCH"
+check "its help names the prefix's configuration" \
+	grep -q "Configured by $PKG_PREFIX/etc/vaultfs/kill-switch.conf " <<<"$("$KILL_SWITCH" --help)"
+check "it falls back to the prefix's vaultctl" \
+	grep -q "echo $PKG_PREFIX/sbin/vaultctl)" "$KILL_SWITCH"
+
 # --- systemd-analyze verify ---
 # verify also checks that Documentation= man pages exist, so it looks in
 # the prefix's man directory too.
