@@ -24,6 +24,18 @@ wait_unmounted() {
 	diag "mount gone $(( ($(date +%s%N) - start) / 1000000 )) ms after $1"
 }
 
+# wait_daemon_gone WHAT: wait up to 5 s for the daemon to exit. A daemon
+# that blinded itself has unmounted before it exits, and until it is gone a
+# seal still finds it and stops it, rather than reporting "Already sealed".
+wait_daemon_gone() {
+	local start
+	start=$(date +%s%N)
+	while alive "$VAULTFS_PID" && [ $(($(date +%s%N) - start)) -lt 5000000000 ]; do
+		sleep 0.05
+	done
+	diag "daemon gone $(( ($(date +%s%N) - start) / 1000000 )) ms after $1"
+}
+
 # start_agents: one process re-reads an open descriptor in a loop, another
 # sits with its cwd inside the vault; both log every failure.
 start_agents() {
@@ -163,6 +175,8 @@ check_fails "the key is wiped" test -e "$KEY"
 wait_unmounted "the seal of the mistyped path"
 check_fails "the real mount blinds itself" \
 	grep -q " $MNT fuse.vaultfs " /proc/self/mounts
+wait_daemon_gone "its mount was gone"
+check_fails "the blinded daemon exits" alive "$VAULTFS_PID"
 
 out=$("${VCTL[@]}" seal "$TYPO" 2>&1)
 rc=$?

@@ -7,8 +7,9 @@
 . "$(dirname "$0")/lib.sh"
 
 require "root" is_root
-ensure_packages aide
+ensure_packages aide aide-common
 require "aide (package aide)" command -v aide
+require "Debian's aide.conf (package aide-common)" test -f /etc/aide/aide.conf
 
 SNIPPET=$VF_SRCDIR/packaging/aide/vaultfs.conf
 make_test_dir
