@@ -239,6 +239,7 @@ static int shm_load(const struct vf_keysource *ks, uint8_t pk[VF_PUBLIC_KEY_BYTE
         char owner[256], cmd[sizeof(e->msg)];
         uid_t uid = geteuid();
         size_t len = 0;
+        struct statfs sfs;
         struct stat st;
         int fd, r;
 
@@ -279,6 +280,21 @@ static int shm_load(const struct vf_keysource *ks, uint8_t pk[VF_PUBLIC_KEY_BYTE
                 r = vf_fail(e, -EPERM,
                             "key file %s is not a regular file; remove it and run %s",
                             ks->path, keysource_unlock_command(ks, cmd, sizeof(cmd)));
+                goto out;
+        }
+
+        /* unlock writes keys to memory file systems only, so a key file on a
+         * disk was copied there: it must not be served as if it were safe. */
+        if (fstatfs(fd, &sfs) < 0) {
+                r = vf_fail(e, -errno, "cannot stat the file system of key file %s: %s",
+                            ks->path, strerror(errno));
+                goto out;
+        }
+        if (sfs.f_type != TMPFS_MAGIC && sfs.f_type != RAMFS_MAGIC) {
+                r = vf_fail(e, -EINVAL,
+                            "key file %s is not on tmpfs, so the key has reached a disk; "
+                            "shred it (shred -u %s) and unlock to a path under /dev/shm",
+                            ks->path, ks->path);
                 goto out;
         }
 

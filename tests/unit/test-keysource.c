@@ -324,6 +324,23 @@ static void test_shm_not_tmpfs(const uint8_t *pk, const uint8_t *sk)
                         "shm: load from a disk is rejected");
                 ok(strstr(e.msg, "is not on tmpfs") && !strstr(e.msg, "unlock"),
                    "shm: load names tmpfs, not unlock: %s", e.msg);
+
+                /* A key file copied to the disk is rejected too, before its
+                 * content is read. */
+                char key_path[96];
+                int fd;
+
+                snprintf(key_path, sizeof(key_path), "%s/vault-key", dir);
+                fd = open(key_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+                ok(fd >= 0 && write(fd, "x", 1) == 1, "shm: a file stands in for a copied key");
+                if (fd >= 0)
+                        close(fd);
+                e.msg[0] = '\0';
+                is_call(keysource_load(&ks, got_pk, got_sk, &e), -EINVAL,
+                        "shm: a key file on a disk is rejected");
+                ok(strstr(e.msg, "is not on tmpfs") && strstr(e.msg, "shred"),
+                   "shm: the message says to shred it: %s", e.msg);
+                unlink(key_path);
                 sodium_free(got_sk);
         } else {
                 need(false, "a /var/tmp that is not tmpfs");
