@@ -253,10 +253,16 @@ sed -e "s|^AIDE_LOG_DIR=.*|AIDE_LOG_DIR=$TEST_DIR/aide-pasted|" "$SAME_SECOND_CO
 chmod 644 "$TEST_DIR/aide-pasted.conf"
 out=$(PATH=$FAKEBIN:$PATH nice -n 5 "$KILL_SWITCH" --config "$TEST_DIR/aide-pasted.conf" --dry-run 2>&1)
 aide_line=$(sed -n '/would snapshot with AIDE at nice 5,/{n;s/^    //;p}' <<<"$out")
-mkdir -p "$TEST_DIR/aide-pasted"
 PATH=$FAKEBIN:$PATH nice -n 5 bash -c "$aide_line"
 check "a pasted dry-run AIDE line runs at the shell's nice 5" \
 	grep -q ' at nice 5$' "$TEST_DIR"/aide-pasted/kill-switch-20260101T000000Z-*.log
+check_fails "pasted again, it does not overwrite that log" \
+	env PATH="$FAKEBIN:$PATH" bash -c "$aide_line" 2>/dev/null
+
+# A PATH without the sbin directories, as cron gives, still finds nft.
+out=$(env PATH=/usr/bin:/bin "$KILL_SWITCH" --config "$CONF" --dry-run 2>&1)
+check "a dry run with cron's PATH plans the nftables rule" \
+	grep -q "would add the nftables drop rule" <<<"$out"
 
 # Where nft is installed but fails, iptables cuts the network instead, and
 # the summary names it. A fake nft earlier in PATH always fails.
