@@ -284,7 +284,7 @@ static int shm_load(const struct vf_keysource *ks, uint8_t pk[VF_PUBLIC_KEY_BYTE
         }
 
         /* unlock writes keys to memory file systems only, so a key file on a
-         * disk was copied there: it must not be served as if it were safe. */
+         * disk is a copy that already reached the disk. */
         if (fstatfs(fd, &sfs) < 0) {
                 r = vf_fail(e, -errno, "cannot stat the file system of key file %s: %s",
                             ks->path, strerror(errno));

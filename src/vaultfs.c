@@ -51,13 +51,10 @@
 #define VF_MAX_REQUEST_BYTES (128 * 1024)
 
 /* Largest read request the kernel sends (--max-read). With direct_io the
- * kernel pins the reader's buffer, up to this many bytes of it, for every
- * read() and marks each pinned page dirty afterwards, whatever the reply's
- * length. A lower limit made reads of small secrets cheaper with --audit
- * off, but made no measurable difference with the audit on, and it costs a
- * secret larger than the limit one more request for each further limit's
- * worth of bytes. So the default stays at the kernel's 128 KiB
- * (docs/BENCHMARKS.md, sixth round). */
+ * kernel pins up to this many bytes of the reader's buffer for every read(),
+ * whatever the reply's length. A lower limit helped small reads only with
+ * --audit off and costs larger secrets more requests, so the default stays
+ * at the kernel's 128 KiB (measured in docs/BENCHMARKS.md). */
 #define VF_DEFAULT_MAX_READ VF_MAX_REQUEST_BYTES
 #define VF_PAGE_BYTES 4096
 
@@ -160,8 +157,8 @@ static void *vfs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
          * mount is read-only, so no request carries data. */
         conn->max_write = VF_MAX_REQUEST_BYTES;
 
-        /* libfuse refuses to serve unless this matches the max_read mount
-         * option that main() passes to the kernel. */
+        /* libfuse fails the connection's INIT unless this matches the
+         * max_read mount option that main() passes to the kernel. */
         conn->max_read = max_read_bytes;
 
         /* No splice: a spliced reply would copy plaintext into pipe pages
@@ -521,37 +518,37 @@ static void *watchdog_main(void *arg)
  * kernel's default limit of 32 pages per request. */
 static int parse_max_read(const char *arg, unsigned *out)
 {
-        unsigned long v;
+        unsigned long bytes;
 
         assert(arg);
         assert(out);
 
-        if (vf_parse_ulong(arg, &v) < 0 || v < VF_PAGE_BYTES || v > VF_MAX_REQUEST_BYTES ||
-            v % VF_PAGE_BYTES != 0) {
+        if (vf_parse_ulong(arg, &bytes) < 0 || bytes < VF_PAGE_BYTES ||
+            bytes > VF_MAX_REQUEST_BYTES || bytes % VF_PAGE_BYTES != 0) {
                 log_error("invalid --max-read '%s': give a multiple of %d from %d to %d "
                           "(bytes per read request)",
                           arg, VF_PAGE_BYTES, VF_PAGE_BYTES, VF_MAX_REQUEST_BYTES);
                 return -EINVAL;
         }
-        *out = (unsigned)v;
+        *out = (unsigned)bytes;
         return 0;
 }
 
 /* Return whether a comma-separated -o list sets max_read. */
 static bool mount_opts_have_max_read(const char *opts)
 {
-        const char *p = opts;
+        const char *opt = opts;
 
         assert(opts);
 
-        while (*p) {
-                size_t len = strcspn(p, ",");
+        while (*opt) {
+                size_t len = strcspn(opt, ",");
 
-                if (strncmp(p, "max_read", 8) == 0 && (len == 8 || p[8] == '='))
+                if (strncmp(opt, "max_read", 8) == 0 && (len == 8 || opt[8] == '='))
                         return true;
-                p += len;
-                if (*p == ',')
-                        p++;
+                opt += len;
+                if (*opt == ',')
+                        opt++;
         }
         return false;
 }
@@ -702,8 +699,8 @@ int main(int argc, char **argv)
         /* Passed through, max_read would reach the kernel but not libfuse,
          * which would then fail the mount's first request. */
         if (mount_opts_have_max_read(mount_opts)) {
-                log_error("invalid -o %s: max_read is not accepted there; give the read size "
-                          "with --max-read BYTES",
+                log_error("invalid -o %s: set the read size with --max-read BYTES, not with "
+                          "-o max_read",
                           mount_opts);
                 return 64;
         }

@@ -205,7 +205,7 @@ for v in 5000 abc 0 262144; do
 		<<<"$(bad_read_size --max-read "$v")"
 done
 check "-o max_read rejected with message" \
-	grep -q -- "invalid -o ro,max_read=4096: .*--max-read BYTES" \
+	grep -q -- "invalid -o ro,max_read=4096: set the read size with --max-read BYTES" \
 	<<<"$(bad_read_size -o ro,max_read=4096)"
 mount_vault "allow uid=$AGENT_UID secrets=bin/*" --max-read 8192
 check "--max-read 8192 reaches the kernel" \

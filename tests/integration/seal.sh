@@ -24,9 +24,8 @@ wait_unmounted() {
 	diag "mount gone $(( ($(date +%s%N) - start) / 1000000 )) ms after $1"
 }
 
-# wait_daemon_gone WHAT: wait up to 5 s for the daemon to exit. A daemon
-# that blinded itself has unmounted before it exits, and until it is gone a
-# seal still finds it and stops it, rather than reporting "Already sealed".
+# wait_daemon_gone WHAT: wait up to 5 s for the daemon to exit. A blinded
+# daemon unmounts before it exits, and a seal in between stops it again.
 wait_daemon_gone() {
 	local start
 	start=$(date +%s%N)

@@ -313,39 +313,63 @@ static void test_shm_not_tmpfs(const uint8_t *pk, const uint8_t *sk)
                 ok(strstr(e.msg, "is not on tmpfs") && strstr(e.msg, "never reach a disk"),
                    "shm: disk message explains why: %s", e.msg);
                 is_int(count_entries(dir), 0, "shm: nothing was written to the disk");
-
-                /* A load there must not advise an unlock, which the same
-                 * check would reject. */
-                uint8_t got_pk[VF_PUBLIC_KEY_BYTES];
-                uint8_t *got_sk = sodium_malloc(VF_SECRET_KEY_BYTES);
-
-                e.msg[0] = '\0';
-                is_call(keysource_load(&ks, got_pk, got_sk, &e), -EINVAL,
-                        "shm: load from a disk is rejected");
-                ok(strstr(e.msg, "is not on tmpfs") && !strstr(e.msg, "unlock"),
-                   "shm: load names tmpfs, not unlock: %s", e.msg);
-
-                /* A key file copied to the disk is rejected too, before its
-                 * content is read. */
-                char key_path[96];
-                int fd;
-
-                snprintf(key_path, sizeof(key_path), "%s/vault-key", dir);
-                fd = open(key_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-                ok(fd >= 0 && write(fd, "x", 1) == 1, "shm: a file stands in for a copied key");
-                if (fd >= 0)
-                        close(fd);
-                e.msg[0] = '\0';
-                is_call(keysource_load(&ks, got_pk, got_sk, &e), -EINVAL,
-                        "shm: a key file on a disk is rejected");
-                ok(strstr(e.msg, "is not on tmpfs") && strstr(e.msg, "shred"),
-                   "shm: the message says to shred it: %s", e.msg);
-                unlink(key_path);
-                sodium_free(got_sk);
         } else {
                 need(false, "a /var/tmp that is not tmpfs");
         }
         rmdir(dir);
+}
+
+/* Load must reject a key path on a disk file system, whether the key file
+ * is missing there (no advice to unlock, which would be rejected too) or a
+ * copy of a key sits there. */
+static void test_shm_load_not_tmpfs(void)
+{
+        char dir[] = "/var/tmp/vf-test-keysource-XXXXXX", spec[128], key_path[96];
+        uint8_t pk[VF_PUBLIC_KEY_BYTES];
+        struct vf_keysource ks;
+        struct vf_err e = {};
+        struct statfs sfs;
+        uint8_t *sk;
+        int fd;
+
+        if (!mkdtemp(dir)) {
+                ok(0, "create a directory under /var/tmp: %s", strerror(errno));
+                return;
+        }
+        if (statfs(dir, &sfs) != 0 || sfs.f_type == TMPFS_MAGIC || sfs.f_type == RAMFS_MAGIC) {
+                need(false, "a /var/tmp that is not tmpfs");
+                rmdir(dir);
+                return;
+        }
+        sk = sodium_malloc(VF_SECRET_KEY_BYTES);
+        if (!sk) {
+                ok(0, "allocate locked memory for the key");
+                rmdir(dir);
+                return;
+        }
+        snprintf(spec, sizeof(spec), "shm:%s/vault-key", dir);
+        snprintf(key_path, sizeof(key_path), "%s/vault-key", dir);
+        keysource_parse(spec, &ks, &e);
+
+        is_call(keysource_load(&ks, pk, sk, &e), -EINVAL, "shm: load of a missing key on disk");
+        ok(strstr(e.msg, "is not on tmpfs") != NULL, "shm: missing key names tmpfs: %s", e.msg);
+        ok(strstr(e.msg, "unlock") == NULL, "shm: missing key advises no unlock: %s", e.msg);
+
+        /* Any content does: the check comes before the key is decoded. */
+        fd = open(key_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        ok(fd >= 0, "shm: create a stand-in key copy: %s", fd < 0 ? strerror(errno) : "ok");
+        if (fd >= 0) {
+                ok(write(fd, "x", 1) == 1, "shm: write the stand-in key copy");
+                close(fd);
+        }
+        e.msg[0] = '\0';
+        is_call(keysource_load(&ks, pk, sk, &e), -EINVAL, "shm: load of a key copy on disk");
+        ok(strstr(e.msg, "is not on tmpfs") != NULL, "shm: key copy names tmpfs: %s", e.msg);
+        ok(strstr(e.msg, "shred -u") != NULL, "shm: key copy says to shred it: %s", e.msg);
+
+        unlink(key_path);
+        rmdir(dir);
+        sodium_free(sk);
 }
 
 /* Find this run's key in the user keyring, or -1. */
@@ -586,6 +610,7 @@ int main(void)
         test_parse();
         test_shm(pk, sk, pk2, sk2);
         test_shm_not_tmpfs(pk, sk);
+        test_shm_load_not_tmpfs();
         test_keyring(pk, sk, pk2, sk2);
         test_check(pk, sk);
 
